@@ -1,0 +1,27 @@
+# emissions: a transactional event outbox for PostgreSQL (PGXS build)
+
+MODULE_big = emissions
+OBJS = \
+	src/emissions.o \
+	src/settings.o \
+	src/stats.o \
+	src/event_format.o \
+	src/event_stream.o \
+	src/outbox.o \
+	src/pending.o \
+	src/buffer.o \
+	src/api.o
+
+EXTENSION = emissions
+DATA = sql/emissions--0.1.sql
+PGFILEDESC = "emissions - transactional event outbox"
+
+# pg_regress inputs live in sql/, expected outputs in expected/.
+REGRESS = api atomicity savepoints twophase spill bad_input stats
+REGRESS_OPTS = --dbname=emissions_regress
+
+PG_CPPFLAGS = -I$(srcdir)/src
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,135 @@
+/* emissions--0.1.sql: install script of the emissions extension */
+
+\echo Use "CREATE EXTENSION emissions" to load this file. \quit
+
+-- The outbox: handed-off batches of committed transactions wait here until
+-- they are delivered.  Rows are written by the extension's C code directly
+-- (no triggers, rules or policies apply) and are of bounded size: a large
+-- batch is cut into several rows at event boundaries.  Users never write it.
+CREATE TABLE @extschema@.emissions_outbox (
+	txid xid8 NOT NULL,					-- emitting transaction
+	seq integer NOT NULL,				-- row number within it: emit order
+	batch integer NOT NULL,				-- hand-off (flush or commit) number
+	events integer NOT NULL,			-- events in this row
+	emitted_at timestamptz NOT NULL,	-- when the row's first event was emitted
+	data bytea NOT NULL					-- the encoded events
+);
+REVOKE ALL ON @extschema@.emissions_outbox FROM PUBLIC;
+
+-- The buffer API.  All of them are PARALLEL UNSAFE: the buffer belongs to
+-- one backend and its transaction.
+CREATE FUNCTION @extschema@.emissions_start()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'emissions_start'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_emit(type text,
+										   payload jsonb DEFAULT '{}',
+										   metadata jsonb DEFAULT '{}')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'emissions_emit'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_flush()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'emissions_flush'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_commit()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'emissions_commit'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_terminate()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'emissions_terminate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_active()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'emissions_active'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_buffer_status(
+	OUT active boolean,
+	OUT pending_events bigint,
+	OUT pending_bytes bigint,
+	OUT memory_bytes bigint,
+	OUT spilled_bytes bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'emissions_buffer_status'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- Committed events that are still in the outbox, one row each.  Payloads
+-- may be private: only the extension's owner may read them until granted.
+CREATE FUNCTION @extschema@.emissions_pending_events(
+	OUT txid xid8,
+	OUT batch integer,
+	OUT seq integer,
+	OUT ordinal integer,
+	OUT type text,
+	OUT payload jsonb,
+	OUT metadata jsonb,
+	OUT emitted_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'emissions_pending_events'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.emissions_pending_events() FROM PUBLIC;
+
+CREATE VIEW @extschema@.emissions_pending AS
+	SELECT txid, batch, type, payload, metadata, emitted_at
+	  FROM @extschema@.emissions_pending_events()
+	 ORDER BY txid, seq, ordinal;
+REVOKE ALL ON @extschema@.emissions_pending FROM PUBLIC;
+
+-- Counters, per database, kept in shared memory.
+CREATE FUNCTION @extschema@.emissions_stats_counters(
+	OUT buffers_started bigint,
+	OUT buffers_committed bigint,
+	OUT buffers_terminated bigint,
+	OUT events_emitted bigint,
+	OUT events_dropped bigint,
+	OUT events_discarded bigint,
+	OUT events_persisted bigint,
+	OUT batches_persisted bigint,
+	OUT buffers_spilled bigint,
+	OUT bytes_spilled bigint,
+	OUT stats_reset timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'emissions_stats_counters'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.emissions_stats_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'emissions_stats_reset'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.emissions_stats_reset() FROM PUBLIC;
+
+-- One row for the current database: the counters, and what waits in the
+-- outbox (committed rows only; the reader's own uncommitted rows are left
+-- out).
+CREATE VIEW @extschema@.emissions_stats AS
+	SELECT pg_catalog.current_database() AS datname,
+		   c.buffers_started,
+		   c.buffers_committed,
+		   c.buffers_terminated,
+		   c.events_emitted,
+		   c.events_dropped,
+		   c.events_discarded,
+		   c.events_persisted,
+		   c.batches_persisted,
+		   c.buffers_spilled,
+		   c.bytes_spilled,
+		   p.events_pending,
+		   p.oldest_pending_age,
+		   c.stats_reset
+	  FROM @extschema@.emissions_stats_counters() AS c,
+		   (SELECT COALESCE(pg_catalog.sum(o.events), 0)::bigint
+					   AS events_pending,
+				   pg_catalog.clock_timestamp()
+					   OPERATOR(pg_catalog.-) pg_catalog.min(o.emitted_at)
+					   AS oldest_pending_age
+			  FROM @extschema@.emissions_outbox AS o
+			 WHERE o.txid IS DISTINCT FROM
+				   pg_catalog.pg_current_xact_id_if_assigned()) AS p;
+GRANT SELECT ON @extschema@.emissions_stats TO PUBLIC;

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * buffer.h
+ *	  The per-transaction event buffer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMISSIONS_BUFFER_H
+#define EMISSIONS_BUFFER_H
+
+#include "utils/jsonb.h"
+
+/* What emissions_buffer_status() reports. */
+typedef struct BufferStatus
+{
+	bool		active;
+	int64		pending_events;
+	int64		pending_bytes;
+	int64		memory_bytes;
+	int64		spilled_bytes;
+} BufferStatus;
+
+extern void emissions_buffer_init(void);
+extern bool emissions_buffer_active(void);
+extern bool emissions_buffer_start(void);
+extern void emissions_buffer_append(const char *type, int type_len,
+									const Jsonb *payload, const Jsonb *metadata);
+extern int64 emissions_buffer_flush(void);
+extern int64 emissions_buffer_commit(void);
+extern int64 emissions_buffer_terminate(void);
+extern void emissions_buffer_get_status(BufferStatus *status);
+
+#endif							/* EMISSIONS_BUFFER_H */

@@ -1,0 +1,79 @@
+/*-------------------------------------------------------------------------
+ *
+ * emissions.c
+ *	  Module entry point: settings, shared memory and callbacks.
+ *
+ * Loaded through shared_preload_libraries, the module reserves shared
+ * memory for its counters.  Loaded on first use instead (no preload), it
+ * still registers its settings and transaction callbacks, so events are
+ * persisted exactly as with the preload; only the counters (and delivery)
+ * are missing, which the SQL functions report.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+
+#include "buffer.h"
+#include "outbox.h"
+#include "settings.h"
+#include "stats.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+#if PG_VERSION_NUM >= 150000
+/* Ask for the shared memory of every part of the module. */
+static void
+emissions_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	emissions_stats_shmem_request();
+}
+#endif
+
+/* Create or attach the module's shared memory. */
+static void
+emissions_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	emissions_stats_shmem_startup();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Module load.
+ */
+void
+_PG_init(void)
+{
+	emissions_define_settings();
+	emissions_buffer_init();
+	emissions_outbox_init();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = emissions_shmem_request;
+#else
+	emissions_stats_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = emissions_shmem_startup;
+}

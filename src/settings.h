@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *	  The emissions.* configuration parameters.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMISSIONS_SETTINGS_H
+#define EMISSIONS_SETTINGS_H
+
+/* Values of emissions.log_dropped; "off" means no message at all. */
+#define EMISSIONS_LOG_DROPPED_OFF	0
+
+extern int	emissions_log_dropped;
+extern bool emissions_auto_start;
+extern int	emissions_max_buffer_bytes;
+
+extern void emissions_define_settings(void);
+
+#endif							/* EMISSIONS_SETTINGS_H */

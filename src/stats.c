@@ -1,0 +1,237 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  Per-database counters kept in shared memory, and the SQL functions
+ *	  that read and reset them.
+ *
+ * Shared memory holds a small hash table keyed by database OID.  Each entry
+ * has its own spinlock; the table's LWLock is taken only to create an entry.
+ * A backend finds its database's entry once, at its first use of the
+ * extension (emissions_stats_attach, which may raise an error), and keeps a
+ * pointer to it: entries are never removed, so the pointer stays valid.
+ *
+ * While a transaction runs, counts go to the backend-local
+ * emissions_xact_counts, so emitting takes no lock.  emissions_stats_publish
+ * adds them to the shared entry when the transaction ends; it takes only a
+ * spinlock and cannot fail, so it is safe in the commit and abort callbacks.
+ *
+ * Without shared_preload_libraries there is no shared memory: counting is
+ * skipped and reading the counters raises an error that says so.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "stats.h"
+
+/* Databases with counters; past this, further databases are not counted. */
+#define STATS_MAX_DATABASES		256
+
+typedef struct DatabaseStats
+{
+	Oid			dbid;			/* hash key */
+	slock_t		mutex;
+	EmissionsCounters counts;
+	TimestampTz reset_at;
+} DatabaseStats;
+
+EmissionsCounters emissions_xact_counts;
+
+static HTAB *stats_hash = NULL;
+static LWLock *stats_lock = NULL;
+static DatabaseStats *my_stats = NULL;
+
+PG_FUNCTION_INFO_V1(emissions_stats_counters);
+PG_FUNCTION_INFO_V1(emissions_stats_reset);
+
+/*
+ * Shared memory needed by the counters.
+ */
+Size
+emissions_stats_shmem_size(void)
+{
+	return hash_estimate_size(STATS_MAX_DATABASES, sizeof(DatabaseStats));
+}
+
+/*
+ * Ask for the counters' shared memory and lock; shmem_request_hook phase.
+ */
+void
+emissions_stats_shmem_request(void)
+{
+	RequestAddinShmemSpace(emissions_stats_shmem_size());
+	RequestNamedLWLockTranche("emissions_stats", 1);
+}
+
+/*
+ * Create or attach the counters' hash table; shmem_startup_hook phase,
+ * called with AddinShmemInitLock held.
+ */
+void
+emissions_stats_shmem_startup(void)
+{
+	HASHCTL		info;
+
+	info.keysize = sizeof(Oid);
+	info.entrysize = sizeof(DatabaseStats);
+	stats_hash = ShmemInitHash("emissions stats",
+							   STATS_MAX_DATABASES, STATS_MAX_DATABASES,
+							   &info,
+							   HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	stats_lock = &(GetNamedLWLockTranche("emissions_stats"))->lock;
+}
+
+/*
+ * Whether the counters exist, that is whether the library was preloaded.
+ */
+bool
+emissions_stats_available(void)
+{
+	return stats_hash != NULL;
+}
+
+/*
+ * Find or create this database's entry.  Must be called outside the
+ * end-of-transaction callbacks, before anything is counted.
+ */
+void
+emissions_stats_attach(void)
+{
+	DatabaseStats *entry;
+	bool		found;
+
+	if (my_stats != NULL || stats_hash == NULL)
+		return;
+
+	LWLockAcquire(stats_lock, LW_EXCLUSIVE);
+	entry = hash_search(stats_hash, &MyDatabaseId, HASH_ENTER_NULL, &found);
+	if (entry != NULL && !found)
+	{
+		SpinLockInit(&entry->mutex);
+		memset(&entry->counts, 0, sizeof(EmissionsCounters));
+		entry->reset_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(stats_lock);
+
+	if (entry == NULL)
+		ereport(WARNING,
+				(errmsg("emissions cannot count events of this database"),
+				 errdetail("Counters are kept for at most %d databases.",
+						   STATS_MAX_DATABASES)));
+	my_stats = entry;
+}
+
+#define ADD_COUNT(field) \
+	(my_stats->counts.field += emissions_xact_counts.field)
+
+/*
+ * Add this transaction's counts to the shared entry and clear them.
+ */
+void
+emissions_stats_publish(void)
+{
+	static const EmissionsCounters zero;
+
+	if (memcmp(&emissions_xact_counts, &zero, sizeof(EmissionsCounters)) == 0)
+		return;
+
+	if (my_stats != NULL)
+	{
+		SpinLockAcquire(&my_stats->mutex);
+		ADD_COUNT(buffers_started);
+		ADD_COUNT(buffers_committed);
+		ADD_COUNT(buffers_terminated);
+		ADD_COUNT(buffers_spilled);
+		ADD_COUNT(events_emitted);
+		ADD_COUNT(events_dropped);
+		ADD_COUNT(events_discarded);
+		ADD_COUNT(events_persisted);
+		ADD_COUNT(batches_persisted);
+		ADD_COUNT(bytes_spilled);
+		SpinLockRelease(&my_stats->mutex);
+	}
+	memset(&emissions_xact_counts, 0, sizeof(EmissionsCounters));
+}
+
+/* Error out when the counters do not exist. */
+static void
+require_shared_memory(void)
+{
+	if (stats_hash == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("emissions must be loaded via shared_preload_libraries"),
+				 errhint("Add emissions to shared_preload_libraries and restart the server.")));
+}
+
+/*
+ * emissions_stats_counters() returns one row: this database's counters.
+ */
+Datum
+emissions_stats_counters(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	EmissionsCounters counts;
+	TimestampTz reset_at;
+	Datum		values[11];
+	bool		nulls[11] = {0};
+	int			i = 0;
+
+	require_shared_memory();
+	emissions_stats_attach();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (my_stats == NULL)
+		PG_RETURN_NULL();
+
+	SpinLockAcquire(&my_stats->mutex);
+	counts = my_stats->counts;
+	reset_at = my_stats->reset_at;
+	SpinLockRelease(&my_stats->mutex);
+
+	values[i++] = Int64GetDatum(counts.buffers_started);
+	values[i++] = Int64GetDatum(counts.buffers_committed);
+	values[i++] = Int64GetDatum(counts.buffers_terminated);
+	values[i++] = Int64GetDatum(counts.events_emitted);
+	values[i++] = Int64GetDatum(counts.events_dropped);
+	values[i++] = Int64GetDatum(counts.events_discarded);
+	values[i++] = Int64GetDatum(counts.events_persisted);
+	values[i++] = Int64GetDatum(counts.batches_persisted);
+	values[i++] = Int64GetDatum(counts.buffers_spilled);
+	values[i++] = Int64GetDatum(counts.bytes_spilled);
+	values[i++] = TimestampTzGetDatum(reset_at);
+	Assert(i == tupdesc->natts);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * emissions_stats_reset() clears this database's counters.
+ */
+Datum
+emissions_stats_reset(PG_FUNCTION_ARGS)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	require_shared_memory();
+	emissions_stats_attach();
+	if (my_stats != NULL)
+	{
+		SpinLockAcquire(&my_stats->mutex);
+		memset(&my_stats->counts, 0, sizeof(EmissionsCounters));
+		my_stats->reset_at = now;
+		SpinLockRelease(&my_stats->mutex);
+	}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,155 @@
+# test/lib.sh: shared helpers for the emissions test and demo scripts.
+#
+# Sourced by test/run.sh, test/demo.sh and test/check_*.sh.  It installs what
+# the build needs, builds and installs the extension, and runs throwaway
+# PostgreSQL 15 clusters.  A cluster lives in a mktemp directory under /tmp,
+# owned by the postgres OS user (the server refuses to run as root): DIR/data
+# is the data directory, DIR holds the unix socket, the log (DIR/server.log)
+# and the port (DIR/port).  Clients run as the calling user and connect over
+# the socket as the postgres role.  Every cluster started here is stopped and
+# removed by an EXIT trap, so nothing is left running when a step fails.
+
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PGBIN=/usr/lib/postgresql/15/bin
+export PATH="$PGBIN:$PATH"
+CLUSTERS=()
+passed=0
+failed=0
+
+# Re-run the calling script as root; call as: become_root "$@".
+become_root() {
+	[ "$(id -u)" -eq 0 ] || exec sudo bash "$0" "$@"
+}
+
+# Install with apt-get the packages the build needs, only those missing.
+install_missing() {
+	local p missing=()
+	for p in postgresql-server-dev-15 make gcc; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing+=("$p")
+	done
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	echo "# installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Build and install the extension, then compile test/*.c into test/bin/.
+build_install() {
+	local c
+	make -s -C "$top" PG_CONFIG="$PGBIN/pg_config" >/dev/null &&
+		make -s -C "$top" PG_CONFIG="$PGBIN/pg_config" install >/dev/null || return 1
+	mkdir -p "$top/test/bin"
+	for c in "$top"/test/*.c; do
+		[ -e "$c" ] || continue
+		cc -Wall -Werror -O2 -I"$(pg_config --includedir)" "$c" \
+			-L"$(pg_config --libdir)" -lpq -o "$top/test/bin/$(basename "$c" .c)" || return 1
+	done
+}
+
+# Install and build unless test/run.sh already did it for this run.
+prepare() {
+	[ -n "${EMISSIONS_BUILT:-}" ] && return 0
+	install_missing && build_install
+}
+
+# Run a command as the postgres OS user, from a directory it can read.
+as_pg() {
+	(cd / && runuser -u postgres -- "$@")
+}
+
+# Print a port no local PostgreSQL uses (socket lock file or TCP), from 54320.
+free_port() {
+	local p=54320
+	while compgen -G "/tmp/.s.PGSQL.$p.lock" >/dev/null ||
+		compgen -G "/tmp/*/.s.PGSQL.$p.lock" >/dev/null ||
+		compgen -G "/var/run/postgresql/.s.PGSQL.$p.lock" >/dev/null ||
+		grep -qi "^ *[0-9]*: [0-9A-F]*:$(printf '%04X' "$p") [0-9A-F:]* 0A" \
+			/proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+		p=$((p + 1))
+	done
+	echo "$p"
+}
+
+# Make a directory owned by postgres, registered for clean-up, into var $1.
+cluster_dir() {
+	local dir
+	dir="$(mktemp -d /tmp/emissions.XXXXXX)"
+	chown postgres: "$dir"
+	CLUSTERS+=("$dir")
+	printf -v "$1" '%s' "$dir"
+}
+
+# Point PGHOST/PGPORT/PGUSER at the cluster in DIR.
+cluster_env() {
+	export PGHOST="$1" PGPORT="$(cat "$1/port")" PGUSER=postgres
+}
+
+# Start DIR/data (DIR from cluster_dir) on a free port; extra args are
+# postgresql.conf lines.  Exports the cluster's client environment.
+cluster_launch() {
+	local dir="$1" line port
+	shift
+	port="$(free_port)"
+	echo "$port" >"$dir/port"
+	for line in "listen_addresses = ''" "unix_socket_directories = '$dir'" \
+		"port = $port" "$@"; do
+		echo "$line" >>"$dir/data/postgresql.conf"
+	done
+	if ! as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+		echo "# cluster in $dir did not start; its log:" >&2
+		sed 's/^/#   /' "$dir/server.log" >&2
+		return 1
+	fi
+	cluster_env "$dir"
+}
+
+# Create and start a fresh cluster; extra args are postgresql.conf lines.
+# Sets CLUSTER to its directory and exports its client environment.
+cluster_start() {
+	cluster_dir CLUSTER
+	as_pg initdb -N -A trust -U postgres -D "$CLUSTER/data" >"$CLUSTER/initdb.log" 2>&1 ||
+		{ cat "$CLUSTER/initdb.log" >&2; return 1; }
+	cluster_launch "$CLUSTER" "$@"
+}
+
+# Stop the cluster whose directory is DIR (by its data directory), remove it.
+cluster_stop() {
+	local dir="$1"
+	[ -d "$dir" ] || return 0
+	if [ -f "$dir/data/postmaster.pid" ]; then
+		as_pg pg_ctl -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+			as_pg pg_ctl -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$dir"
+}
+
+# EXIT trap: stop and remove every cluster this script started.
+cleanup_clusters() {
+	local dir
+	for dir in ${CLUSTERS[@]+"${CLUSTERS[@]}"}; do
+		cluster_stop "$dir"
+	done
+	CLUSTERS=()
+}
+trap cleanup_clusters EXIT
+trap 'exit 130' INT TERM
+
+# Record and print a passing check.
+ok() {
+	passed=$((passed + 1))
+	echo "ok - $*"
+}
+
+# Record and print a failing check.
+not_ok() {
+	failed=$((failed + 1))
+	echo "not ok - $*"
+}
+
+# Record CONDITION-ok-or-not for DESC: check DESC COMMAND...
+check() {
+	local desc="$1"
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
