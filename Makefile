@@ -17,8 +17,7 @@ DATA = sql/emissions--0.1.sql
 PGFILEDESC = "emissions - transactional event outbox"
 
 # pg_regress inputs live in sql/, expected outputs in expected/.
-REGRESS = api atomicity savepoints twophase spill bad_input stats
-REGRESS_OPTS = --dbname=emissions_regress
+REGRESS = api atomicity savepoints twophase spill bad_input stats privileges
 
 PG_CPPFLAGS = -I$(srcdir)/src
 

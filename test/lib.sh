@@ -39,7 +39,7 @@ build_install() {
 	local c
 	make -s -C "$top" PG_CONFIG="$PGBIN/pg_config" >/dev/null &&
 		make -s -C "$top" PG_CONFIG="$PGBIN/pg_config" install >/dev/null || return 1
-	mkdir -p "$top/test/bin"
+	rm -rf "$top/test/bin" && mkdir -p "$top/test/bin"
 	for c in "$top"/test/*.c; do
 		[ -e "$c" ] || continue
 		cc -Wall -Werror -O2 -I"$(pg_config --includedir)" "$c" \
@@ -152,4 +152,14 @@ check() {
 	local desc="$1"
 	shift
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# Check that ACTUAL equals EXPECTED: check_eq DESC EXPECTED ACTUAL.
+check_eq() {
+	if [ "$3" = "$2" ]; then
+		ok "$1"
+	else
+		not_ok "$1"
+		printf '#   expected: %s\n#   got: %s\n' "$2" "$3"
+	fi
 }

@@ -1,0 +1,107 @@
+-- Rules 1, 2 and 3: events are persisted with the transaction's data, only
+-- if it commits; an abort discards the buffer and every batch it handed
+-- off; a flushed batch is not recalled by emissions_terminate().
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS emissions;
+RESET client_min_messages;
+TRUNCATE emissions_outbox;
+CREATE TABLE orders (id integer PRIMARY KEY, total numeric);
+
+-- Rule 1: a committed transaction stores its rows and its events together.
+BEGIN;
+SELECT emissions_start();
+INSERT INTO orders VALUES (1, 99.99);
+SELECT emissions_emit('order.created', '{"id": 1, "total": 99.99}',
+                      '{"source": "api"}');
+COMMIT;
+SELECT id, total FROM orders;
+SELECT type, payload, metadata FROM emissions_pending;
+
+-- Rule 1: the transaction's own handed-off batch is not committed yet, so
+-- it is not among the pending events, even for the transaction itself.
+BEGIN;
+SELECT emissions_start();
+SELECT emissions_emit('order.unseen');
+SELECT emissions_flush();
+SELECT count(*) AS own_uncommitted_events FROM emissions_pending
+ WHERE type = 'order.unseen';
+ROLLBACK;
+
+-- Rule 2: ROLLBACK discards the buffer, the batches it flushed, and the
+-- data: nothing of the transaction remains.
+BEGIN;
+SELECT emissions_start();
+INSERT INTO orders VALUES (2, 10);
+SELECT emissions_emit('order.created', '{"id": 2}');
+SELECT emissions_flush();
+SELECT emissions_emit('order.created', '{"id": 2, "again": true}');
+ROLLBACK;
+SELECT emissions_active() AS active_after_rollback;
+SELECT count(*) AS orders_2 FROM orders WHERE id = 2;
+SELECT count(*) AS events_of_order_2 FROM emissions_pending
+ WHERE payload->>'id' = '2';
+
+-- Rule 2: an error aborts the transaction and discards the buffer with it.
+BEGIN;
+SELECT emissions_start();
+SELECT emissions_emit('order.created', '{"id": 3}');
+SELECT emissions_flush();
+INSERT INTO orders VALUES (1, 0);	-- duplicate key
+COMMIT;
+SELECT emissions_active() AS active_after_error;
+SELECT count(*) AS events_of_order_3 FROM emissions_pending
+ WHERE payload->>'id' = '3';
+
+-- Rule 2: COMMIT commits an active buffer implicitly.
+BEGIN;
+SELECT emissions_start();
+INSERT INTO orders VALUES (4, 4);
+SELECT emissions_emit('order.created', '{"id": 4}');
+COMMIT;
+SELECT count(*) AS events_of_order_4 FROM emissions_pending
+ WHERE payload->>'id' = '4';
+
+-- Rule 3: emissions_terminate() does not recall a flushed batch; only the
+-- events emitted after the flush are discarded.
+BEGIN;
+SELECT emissions_start();
+SELECT emissions_emit('order.flushed', '{"id": 5}');
+SELECT emissions_flush();
+SELECT emissions_emit('order.terminated', '{"id": 5}');
+SELECT emissions_terminate() AS discarded;
+COMMIT;
+SELECT type FROM emissions_pending WHERE payload->>'id' = '5';
+
+-- Dropped events: without a buffer, emit answers false and stores nothing;
+-- emissions.log_dropped chooses the message (default: NOTICE).
+SELECT emissions_emit('order.dropped') AS stored;
+SET emissions.log_dropped = warning;
+SELECT emissions_emit('order.dropped') AS stored;
+SET emissions.log_dropped = off;
+SELECT emissions_emit('order.dropped') AS stored;
+SET emissions.log_dropped = debug;
+SELECT emissions_emit('order.dropped') AS stored;
+SET client_min_messages = log;
+SET emissions.log_dropped = log;
+SELECT emissions_emit('order.dropped') AS stored;
+RESET client_min_messages;
+RESET emissions.log_dropped;
+SELECT count(*) AS dropped_events_stored FROM emissions_pending
+ WHERE type = 'order.dropped';
+
+-- emissions.auto_start: emit opens a buffer when none is active, and the
+-- transaction then commits or discards it like any other.
+SET emissions.auto_start = on;
+BEGIN;
+SELECT emissions_active() AS active_before;
+SELECT emissions_emit('order.auto', '{"id": 6}') AS stored;
+SELECT emissions_active() AS active_after;
+COMMIT;
+BEGIN;
+SELECT emissions_emit('order.auto', '{"id": 7}') AS stored;
+ROLLBACK;
+RESET emissions.auto_start;
+SELECT payload->>'id' AS auto_started_order FROM emissions_pending
+ WHERE type = 'order.auto';
+
+DROP TABLE orders;

@@ -1,0 +1,248 @@
+/*-------------------------------------------------------------------------
+ *
+ * backend_exit.c
+ *	  Prove that a backend's exit discards its transaction's events.
+ *
+ * Rules 1 and 2 of the contract, seen from outside the server: a batch that
+ * was flushed but not committed is invisible to other sessions; when the
+ * backend holding it is terminated (pg_terminate_backend), or its client
+ * closes the connection without COMMIT, the transaction aborts and none of
+ * its events ever appear; a committed transaction's event appears exactly
+ * once, with its payload.
+ *
+ * The connection comes from the environment (PGHOST, PGPORT, PGUSER,
+ * PGDATABASE).  The program creates the database emissions_backend_exit for
+ * itself, with the extension in it, and drops it at the end.  It prints one
+ * "ok N - ..." or "not ok N - ..." line per check and exits 1 if any failed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#define TEST_DB "emissions_backend_exit"
+
+#define COUNT_SQL \
+	"SELECT count(*) FROM emissions_pending WHERE type = $1"
+
+static int	nchecks = 0;
+static int	nfailed = 0;
+
+/*
+ * Print one result line for desc; on failure also print what was expected
+ * and what was seen.
+ */
+static void
+check(const char *desc, const char *expected, const char *actual)
+{
+	nchecks++;
+	if (strcmp(expected, actual) == 0)
+		printf("ok %d - %s\n", nchecks, desc);
+	else
+	{
+		nfailed++;
+		printf("not ok %d - %s\n", nchecks, desc);
+		printf("#   expected: %s\n#   got: %s\n", expected, actual);
+	}
+	fflush(stdout);
+}
+
+/*
+ * Report a failed step as a failing check and stop: what follows would not
+ * prove anything.
+ */
+static void
+bail(const char *fmt,...)
+{
+	va_list		ap;
+
+	nchecks++;
+	printf("not ok %d - ", nchecks);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\nBail out!\n");
+	exit(1);
+}
+
+/*
+ * Connect to dbname (NULL: the environment's database), or bail.
+ */
+static PGconn *
+connect_to(const char *dbname)
+{
+	const char *keywords[] = {"dbname", NULL};
+	const char *values[] = {dbname, NULL};
+	PGconn	   *conn;
+
+	if (dbname == NULL)
+		conn = PQconnectdb("");
+	else
+		conn = PQconnectdbParams(keywords, values, 0);
+	if (PQstatus(conn) != CONNECTION_OK)
+		bail("connect to %s: %s", dbname ? dbname : "default database",
+			 PQerrorMessage(conn));
+	return conn;
+}
+
+/*
+ * Run one statement that must succeed, or bail.
+ */
+static void
+run(PGconn *conn, const char *sql)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		PQresultStatus(res) != PGRES_TUPLES_OK)
+		bail("%s: %s", sql, PQerrorMessage(conn));
+	PQclear(res);
+}
+
+/*
+ * Return the first value of the first row of sql, run with at most one text
+ * parameter, in a static buffer; an error comes back as "error: message", so
+ * that a check comparing it fails and shows why.
+ */
+static const char *
+value(PGconn *conn, const char *sql, const char *param)
+{
+	static char buf[1024];
+	PGresult   *res;
+
+	res = PQexecParams(conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
+	else if (PQntuples(res) < 1 || PQnfields(res) < 1)
+		snprintf(buf, sizeof(buf), "no row");
+	else if (PQgetisnull(res, 0, 0))
+		snprintf(buf, sizeof(buf), "NULL");
+	else
+		snprintf(buf, sizeof(buf), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/*
+ * Run one statement and return "done", or "error: message" when it fails.
+ */
+static const char *
+command(PGconn *conn, const char *sql)
+{
+	static char buf[1024];
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+		PQresultStatus(res) == PGRES_TUPLES_OK)
+		snprintf(buf, sizeof(buf), "done");
+	else
+		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
+	PQclear(res);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/*
+ * Wait up to ten seconds until backend pid is gone from pg_stat_activity, as
+ * seen from observer; return "gone" or what was last seen.
+ */
+static const char *
+wait_gone(PGconn *observer, int pid)
+{
+	char		pidtext[32];
+	const char *seen = "";
+
+	snprintf(pidtext, sizeof(pidtext), "%d", pid);
+	for (int i = 0; i < 100; i++)
+	{
+		seen = value(observer,
+					 "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int",
+					 pidtext);
+		if (strcmp(seen, "0") == 0)
+			return "gone";
+		usleep(100 * 1000);
+	}
+	return seen;
+}
+
+int
+main(void)
+{
+	PGconn	   *admin;
+	PGconn	   *a;
+	PGconn	   *b;
+	PGconn	   *c;
+	PGconn	   *d;
+	char		sql[128];
+	int			pid;
+
+	/* A database of our own, so that counts start from zero. */
+	admin = connect_to(NULL);
+	run(admin, "DROP DATABASE IF EXISTS " TEST_DB " WITH (FORCE)");
+	run(admin, "CREATE DATABASE " TEST_DB);
+	b = connect_to(TEST_DB);
+	run(b, "CREATE EXTENSION emissions");
+
+	/* A flushes a batch and keeps its transaction open: B sees nothing. */
+	a = connect_to(TEST_DB);
+	run(a, "BEGIN");
+	run(a, "SELECT emissions_start()");
+	run(a, "SELECT emissions_emit('exit.flushed')");
+	check("A flushes a batch of one event",
+		  "1", value(a, "SELECT emissions_flush()", NULL));
+	check("a flushed, uncommitted batch is invisible to others",
+		  "0", value(b, COUNT_SQL, "exit.flushed"));
+
+	/* B terminates A's backend: the transaction aborts with its batch. */
+	pid = PQbackendPID(a);
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+	check("B terminates A's backend", "t", value(b, sql, NULL));
+	check("A's backend exits", "gone", wait_gone(b, pid));
+	check("the terminated transaction's events are gone",
+		  "0", value(b, COUNT_SQL, "exit.flushed"));
+	usleep(500 * 1000);
+	check("and stay gone",
+		  "0", value(b, COUNT_SQL, "exit.flushed"));
+	PQfinish(a);
+
+	/* C emits, then its client closes the connection without COMMIT. */
+	c = connect_to(TEST_DB);
+	run(c, "BEGIN");
+	run(c, "SELECT emissions_start()");
+	check("C emits into its buffer",
+		  "t", value(c, "SELECT emissions_emit('exit.closed')", NULL));
+	pid = PQbackendPID(c);
+	PQfinish(c);
+	check("C's backend exits after the client closes", "gone",
+		  wait_gone(b, pid));
+	check("the closed connection's events are gone",
+		  "0", value(b, COUNT_SQL, "exit.closed"));
+
+	/* D does the same but commits: its event is there, once. */
+	d = connect_to(TEST_DB);
+	run(d, "BEGIN");
+	run(d, "SELECT emissions_start()");
+	run(d, "SELECT emissions_emit('exit.committed', '{\"n\": 42}')");
+	run(d, "COMMIT");
+	PQfinish(d);
+	check("a committed transaction's event appears exactly once",
+		  "1", value(b, COUNT_SQL, "exit.committed"));
+	check("with its payload", "42",
+		  value(b, "SELECT string_agg(payload->>'n', ',') FROM emissions_pending"
+				" WHERE type = $1", "exit.committed"));
+
+	/* Clean up; the extension must not keep the database busy. */
+	PQfinish(b);
+	check("the test database is dropped", "done",
+		  command(admin, "DROP DATABASE " TEST_DB));
+	PQfinish(admin);
+
+	printf("1..%d\n", nchecks);
+	return nfailed > 0 ? 1 : 0;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# test/check_no_preload.sh: emissions without shared_preload_libraries.
+#
+# Without the preload there is no shared memory and no delivery worker.  The
+# counters then fail with a clear error, while events still persist safely
+# and the user is warned at commit time that delivery is off.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+become_root "$@"
+prepare
+
+cluster_start
+export PGDATABASE=postgres
+psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION emissions'
+
+out="$(psql -X -v ON_ERROR_STOP=1 -c '\set VERBOSITY verbose' \
+	-c 'SELECT * FROM emissions_stats' 2>&1)" && status=0 || status=$?
+echo "$out" | sed 's/^/# /'
+check "emissions_stats fails without the preload" test "$status" -ne 0
+check "with SQLSTATE 55000" grep -q 'ERROR:  55000:' <<<"$out"
+check "and a message naming shared_preload_libraries" \
+	grep -q 'shared_preload_libraries' <<<"$out"
+
+out="$(psql -X -v ON_ERROR_STOP=1 -c 'BEGIN' -c 'SELECT emissions_start()' \
+	-c "SELECT emissions_emit('nopreload.x')" -c 'COMMIT' 2>&1)" &&
+	status=0 || status=$?
+echo "$out" | sed 's/^/# /'
+check_eq "a transaction that emits commits without the preload" 0 "$status"
+check "with a WARNING" grep -q '^WARNING:' <<<"$out"
+check "that names shared_preload_libraries" \
+	grep -q 'shared_preload_libraries' <<<"$out"
+
+check_eq "its event persists" 1 "$(psql -X -At -c \
+	"SELECT count(*) FROM emissions_pending WHERE type = 'nopreload.x'" 2>&1)"
+
+cluster_stop "$CLUSTER"
+[ "$failed" -eq 0 ]
