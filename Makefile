@@ -19,6 +19,9 @@ PGFILEDESC = "emissions - transactional event outbox"
 # pg_regress inputs live in sql/, expected outputs in expected/.
 REGRESS = api atomicity savepoints twophase spill bad_input stats privileges
 
+# Several sessions at once: specs/ with the isolation tester.
+ISOLATION = concurrent_buffers
+
 PG_CPPFLAGS = -I$(srcdir)/src
 
 PG_CONFIG ?= pg_config
