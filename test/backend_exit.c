@@ -71,6 +71,15 @@ bail(const char *fmt,...)
 }
 
 /*
+ * Show server notices as TAP comments, so they cannot pass for results.
+ */
+static void
+show_notice(void *arg, const char *message)
+{
+	printf("# %s", message);
+}
+
+/*
  * Connect to dbname (NULL: the environment's database), or bail.
  */
 static PGconn *
@@ -87,6 +96,7 @@ connect_to(const char *dbname)
 	if (PQstatus(conn) != CONNECTION_OK)
 		bail("connect to %s: %s", dbname ? dbname : "default database",
 			 PQerrorMessage(conn));
+	PQsetNoticeProcessor(conn, show_notice, NULL);
 	return conn;
 }
 
@@ -161,9 +171,8 @@ wait_gone(PGconn *observer, int pid)
 	snprintf(pidtext, sizeof(pidtext), "%d", pid);
 	for (int i = 0; i < 100; i++)
 	{
-		seen = value(observer,
-					 "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int",
-					 pidtext);
+		seen = value(observer, "SELECT count(*) FROM pg_stat_activity"
+					 " WHERE pid = $1::int", pidtext);
 		if (strcmp(seen, "0") == 0)
 			return "gone";
 		usleep(100 * 1000);
@@ -234,8 +243,8 @@ main(void)
 	check("a committed transaction's event appears exactly once",
 		  "1", value(b, COUNT_SQL, "exit.committed"));
 	check("with its payload", "42",
-		  value(b, "SELECT string_agg(payload->>'n', ',') FROM emissions_pending"
-				" WHERE type = $1", "exit.committed"));
+		  value(b, "SELECT string_agg(payload->>'n', ',')"
+				" FROM emissions_pending WHERE type = $1", "exit.committed"));
 
 	/* Clean up; the extension must not keep the database busy. */
 	PQfinish(b);

@@ -5,17 +5,19 @@
 # counters then fail with a clear error, while events still persist safely
 # and the user is warned at commit time that delivery is off.
 set -euo pipefail
+# shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
 become_root "$@"
 prepare
 
+# shellcheck disable=SC2119
 cluster_start
 export PGDATABASE=postgres
 psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION emissions'
 
 out="$(psql -X -v ON_ERROR_STOP=1 -c '\set VERBOSITY verbose' \
 	-c 'SELECT * FROM emissions_stats' 2>&1)" && status=0 || status=$?
-echo "$out" | sed 's/^/# /'
+comment "$out"
 check "emissions_stats fails without the preload" test "$status" -ne 0
 check "with SQLSTATE 55000" grep -q 'ERROR:  55000:' <<<"$out"
 check "and a message naming shared_preload_libraries" \
@@ -24,7 +26,7 @@ check "and a message naming shared_preload_libraries" \
 out="$(psql -X -v ON_ERROR_STOP=1 -c 'BEGIN' -c 'SELECT emissions_start()' \
 	-c "SELECT emissions_emit('nopreload.x')" -c 'COMMIT' 2>&1)" &&
 	status=0 || status=$?
-echo "$out" | sed 's/^/# /'
+comment "$out"
 check_eq "a transaction that emits commits without the preload" 0 "$status"
 check "with a WARNING" grep -q '^WARNING:' <<<"$out"
 check "that names shared_preload_libraries" \

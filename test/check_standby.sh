@@ -6,6 +6,7 @@
 # checks that emitting there fails cleanly with SQLSTATE 25006 (read-only
 # SQL transaction) while read-only functions still answer.
 set -euo pipefail
+# shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
 become_root "$@"
 prepare
@@ -15,9 +16,10 @@ cluster_start "$preload"
 primary="$CLUSTER"
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE EXTENSION emissions'
 
+standby=""
 cluster_dir standby
-as_pg pg_basebackup -h "$primary" -p "$PGPORT" -U postgres -D "$standby/data" -R \
-	--checkpoint=fast
+as_pg pg_basebackup -h "$primary" -p "$PGPORT" -U postgres -R \
+	--checkpoint=fast -D "$standby/data"
 cluster_launch "$standby" "$preload"
 for _ in $(seq 1 100); do
 	pg_isready -q -d postgres && break
@@ -29,7 +31,7 @@ check_eq "the standby is in recovery" t \
 
 out="$(psql -X -v ON_ERROR_STOP=1 -d postgres -c '\set VERBOSITY verbose' \
 	-c "SELECT emissions_emit('x')" 2>&1)" && status=0 || status=$?
-echo "$out" | sed 's/^/# /'
+comment "$out"
 check "emissions_emit fails on a standby" test "$status" -ne 0
 check "with SQLSTATE 25006" grep -q 'ERROR:  25006:' <<<"$out"
 check "and a message naming recovery" \

@@ -6,6 +6,7 @@
 # extension in it, and runs test/demo.sql through psql, echoing each query
 # before its result.  The cluster is stopped and removed at the end.
 set -euo pipefail
+# shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
 become_root "$@"
 

@@ -1,4 +1,5 @@
 # test/lib.sh: shared helpers for the emissions test and demo scripts.
+# shellcheck shell=bash
 #
 # Sourced by test/run.sh, test/demo.sh and test/check_*.sh.  It installs what
 # the build needs, builds and installs the extension, and runs throwaway
@@ -13,6 +14,7 @@ top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PGBIN=/usr/lib/postgresql/15/bin
 export PATH="$PGBIN:$PATH"
 CLUSTERS=()
+CLUSTER=""
 passed=0
 failed=0
 
@@ -25,8 +27,8 @@ become_root() {
 install_missing() {
 	local p missing=()
 	for p in postgresql-server-dev-15 make gcc; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-			missing+=("$p")
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'ok installed' || missing+=("$p")
 	done
 	[ "${#missing[@]}" -eq 0 ] && return 0
 	echo "# installing ${missing[*]}"
@@ -36,14 +38,15 @@ install_missing() {
 
 # Build and install the extension, then compile test/*.c into test/bin/.
 build_install() {
-	local c
-	make -s -C "$top" PG_CONFIG="$PGBIN/pg_config" >/dev/null &&
-		make -s -C "$top" PG_CONFIG="$PGBIN/pg_config" install >/dev/null || return 1
-	rm -rf "$top/test/bin" && mkdir -p "$top/test/bin"
+	local c bin="$top/test/bin"
+	local make=(make -s -C "$top" PG_CONFIG="$PGBIN/pg_config")
+	"${make[@]}" >/dev/null && "${make[@]}" install >/dev/null || return 1
+	rm -rf "$bin" && mkdir -p "$bin"
 	for c in "$top"/test/*.c; do
 		[ -e "$c" ] || continue
 		cc -Wall -Werror -O2 -I"$(pg_config --includedir)" "$c" \
-			-L"$(pg_config --libdir)" -lpq -o "$top/test/bin/$(basename "$c" .c)" || return 1
+			-L"$(pg_config --libdir)" -lpq -o "$bin/$(basename "$c" .c)" ||
+			return 1
 	done
 }
 
@@ -82,7 +85,8 @@ cluster_dir() {
 
 # Point PGHOST/PGPORT/PGUSER at the cluster in DIR.
 cluster_env() {
-	export PGHOST="$1" PGPORT="$(cat "$1/port")" PGUSER=postgres
+	PGPORT="$(cat "$1/port")"
+	export PGHOST="$1" PGPORT PGUSER=postgres
 }
 
 # Start DIR/data (DIR from cluster_dir) on a free port; extra args are
@@ -96,7 +100,8 @@ cluster_launch() {
 		"port = $port" "$@"; do
 		echo "$line" >>"$dir/data/postgresql.conf"
 	done
-	if ! as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+	if ! as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+		>/dev/null; then
 		echo "# cluster in $dir did not start; its log:" >&2
 		sed 's/^/#   /' "$dir/server.log" >&2
 		return 1
@@ -108,8 +113,11 @@ cluster_launch() {
 # Sets CLUSTER to its directory and exports its client environment.
 cluster_start() {
 	cluster_dir CLUSTER
-	as_pg initdb -N -A trust -U postgres -D "$CLUSTER/data" >"$CLUSTER/initdb.log" 2>&1 ||
-		{ cat "$CLUSTER/initdb.log" >&2; return 1; }
+	if ! as_pg initdb -N -A trust -U postgres -D "$CLUSTER/data" \
+		>"$CLUSTER/initdb.log" 2>&1; then
+		cat "$CLUSTER/initdb.log" >&2
+		return 1
+	fi
 	cluster_launch "$CLUSTER" "$@"
 }
 
@@ -119,7 +127,8 @@ cluster_stop() {
 	[ -d "$dir" ] || return 0
 	if [ -f "$dir/data/postmaster.pid" ]; then
 		as_pg pg_ctl -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-			as_pg pg_ctl -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+			as_pg pg_ctl -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 ||
+			true
 	fi
 	rm -rf "$dir"
 }
@@ -135,6 +144,12 @@ cleanup_clusters() {
 trap cleanup_clusters EXIT
 trap 'exit 130' INT TERM
 
+# Print TEXT as TAP comment lines.
+comment() {
+	# shellcheck disable=SC2001
+	sed 's/^/# /' <<<"$1"
+}
+
 # Record and print a passing check.
 ok() {
 	passed=$((passed + 1))
@@ -147,7 +162,7 @@ not_ok() {
 	echo "not ok - $*"
 }
 
-# Record CONDITION-ok-or-not for DESC: check DESC COMMAND...
+# Run COMMAND; record DESC as passed if it succeeds: check DESC COMMAND...
 check() {
 	local desc="$1"
 	shift
@@ -160,6 +175,7 @@ check_eq() {
 		ok "$1"
 	else
 		not_ok "$1"
-		printf '#   expected: %s\n#   got: %s\n' "$2" "$3"
+		comment "  expected: $2"
+		comment "  got: $3"
 	fi
 }

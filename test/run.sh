@@ -2,12 +2,14 @@
 # test/run.sh: run every emissions test against a throwaway cluster.
 #
 # Installs what is missing, builds and installs the extension, starts a
-# cluster with the library preloaded, then runs the pg_regress suite
-# (make installcheck), every program in test/bin/ and every test/check_*.sh.
+# cluster with the library preloaded, then runs the pg_regress and isolation
+# suites (make installcheck), every program in test/bin/ (built from test/*.c)
+# and every test/check_*.sh.
 # Each result line counts as a pass or a failure; the last line printed is
 # "N passed, N failed", and the exit status is non-zero if anything failed or
 # nothing ran.
 set -euo pipefail
+# shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
 become_root "$@"
 cd "$top"
@@ -44,23 +46,36 @@ tally() {
 	fi
 }
 
-# Run the pg_regress suite and count its "test NAME ... ok|FAILED" lines.
+# Run make installcheck (pg_regress, then the isolation tester) and count
+# its "test NAME ... ok|FAILED" lines; -i so one suite's failure does not
+# keep the next from running.
 run_regress() {
-	local out="$CLUSTER/regress.out" status=0 line p=0 f=0
-	rm -f regression.diffs
-	timeout 600 make -s PG_CONFIG="$PGBIN/pg_config" installcheck >"$out" 2>&1 ||
-		status=$?
+	local out="$CLUSTER/regress.out" status=0 line p=0 f=0 broken=0 diffs
+	local result='^(test |     +)[^ ]+ +\.\.\. +(ok|FAILED|failed)'
+	rm -f regression.diffs output_iso/regression.diffs
+	timeout 900 make -i PG_CONFIG="$PGBIN/pg_config" installcheck \
+		>"$out" 2>&1 || status=$?
 	while IFS= read -r line; do
 		echo "$line"
-		if [[ "$line" =~ ^(test\ |\ +)[^\ ]+\ +\.\.\.\ +(ok|FAILED|failed) ]]; then
-			if [ "${BASH_REMATCH[2]}" = ok ]; then p=$((p + 1)); else f=$((f + 1)); fi
+		if [[ "$line" =~ $result ]]; then
+			if [ "${BASH_REMATCH[2]}" = ok ]; then
+				p=$((p + 1))
+			else
+				f=$((f + 1))
+			fi
+		elif [[ "$line" =~ ^make:.*Error\ [0-9]+\ \(ignored\) ]]; then
+			broken=1
 		fi
 	done <"$out"
 	passed=$((passed + p))
 	failed=$((failed + f))
-	[ -f regression.diffs ] && [ "$f" -gt 0 ] && cat regression.diffs
+	for diffs in regression.diffs output_iso/regression.diffs; do
+		[ -s "$diffs" ] && cat "$diffs"
+	done
 	if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
 		not_ok "make installcheck exited with status $status"
+	elif [ "$broken" -eq 1 ] && [ "$f" -eq 0 ]; then
+		not_ok "make installcheck: a suite failed to run"
 	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		not_ok "make installcheck ran no test"
 	fi
