@@ -55,11 +55,9 @@ static DatabaseStats *my_stats = NULL;
 PG_FUNCTION_INFO_V1(emissions_stats_counters);
 PG_FUNCTION_INFO_V1(emissions_stats_reset);
 
-/*
- * Shared memory needed by the counters.
- */
-Size
-emissions_stats_shmem_size(void)
+/* Shared memory needed by the counters. */
+static Size
+stats_shmem_size(void)
 {
 	return hash_estimate_size(STATS_MAX_DATABASES, sizeof(DatabaseStats));
 }
@@ -70,7 +68,7 @@ emissions_stats_shmem_size(void)
 void
 emissions_stats_shmem_request(void)
 {
-	RequestAddinShmemSpace(emissions_stats_shmem_size());
+	RequestAddinShmemSpace(stats_shmem_size());
 	RequestNamedLWLockTranche("emissions_stats", 1);
 }
 

@@ -32,7 +32,6 @@ extern EmissionsCounters emissions_xact_counts;
 extern bool emissions_stats_available(void);
 extern void emissions_stats_attach(void);
 extern void emissions_stats_publish(void);
-extern Size emissions_stats_shmem_size(void);
 extern void emissions_stats_shmem_request(void);
 extern void emissions_stats_shmem_startup(void);
 
