@@ -27,3 +27,6 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS does not track headers; rebuild every object when one changes.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -5,7 +5,8 @@
 -- The outbox: handed-off batches of committed transactions wait here until
 -- they are delivered.  Rows are written by the extension's C code directly
 -- (no triggers, rules or policies apply) and are of bounded size: a large
--- batch is cut into several rows at event boundaries.  Users never write it.
+-- batch is cut into rows of at most 8000 bytes at event boundaries.  Users
+-- never write it.
 CREATE TABLE @extschema@.emissions_outbox (
 	txid xid8 NOT NULL,					-- emitting transaction
 	seq integer NOT NULL,				-- row number within it: emit order
@@ -16,8 +17,11 @@ CREATE TABLE @extschema@.emissions_outbox (
 );
 REVOKE ALL ON @extschema@.emissions_outbox FROM PUBLIC;
 
--- Batches above 2 kB are compressed; lz4 costs far less CPU at commit than
--- the default pglz.  Servers built without lz4 keep pglz.
+-- A row holds at most 8000 bytes of events: compressed when above 2 kB, it
+-- stays in the table's own pages (STORAGE MAIN) instead of spreading over
+-- TOAST rows and their index.  lz4 costs far less CPU at commit than the
+-- default pglz; servers built without lz4 keep pglz.
+ALTER TABLE @extschema@.emissions_outbox ALTER COLUMN data SET STORAGE MAIN;
 DO $$
 BEGIN
 	ALTER TABLE @extschema@.emissions_outbox

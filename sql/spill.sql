@@ -58,9 +58,9 @@ SELECT type, count(*) AS events,
  GROUP BY type ORDER BY type;
 
 -- No outbox row grows with the transaction: rows hold whole events up to
--- 256 kB, and together they hold every event.
-SELECT count(*) > 50 AS many_rows,
-       max(octet_length(data)) <= 256 * 1024 + 1 AS rows_bounded,
+-- 8000 bytes, and together they hold every event.
+SELECT count(*) > 1000 AS many_rows,
+       max(octet_length(data)) <= 8000 + 1 AS rows_bounded,
        sum(events) AS events
   FROM emissions_outbox;
 
@@ -87,6 +87,6 @@ SELECT type, octet_length(payload::text) AS payload_bytes,
        md5(payload::text) = md5(jsonb_build_object('blob', repeat('y', 400000))::text)
            AS intact
   FROM emissions_pending WHERE type = 'spill.huge';
-SELECT events, octet_length(data) > 256 * 1024 AS oversized_row
+SELECT events, octet_length(data) > 8000 AS oversized_row
   FROM emissions_outbox ORDER BY seq;
 RESET emissions.max_buffer_bytes;

@@ -4,8 +4,9 @@
  *	  Writing handed-off batches into the outbox table.
  *
  * A batch becomes one row of emissions_outbox, or several when it is larger
- * than OUTBOX_RECORD_MAX_BYTES: rows are cut at event boundaries, so each
- * row decodes on its own and none grows with the size of the transaction.
+ * than OUTBOX_RECORD_MAX_BYTES (about a heap page): rows are cut at event
+ * boundaries, so each row decodes on its own and none grows with the size
+ * of the transaction.
  * Rows carry the emitting transaction's full xid and a sequence number that
  * gives emit order within it.
  *

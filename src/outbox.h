@@ -23,10 +23,11 @@
 #define Natts_outbox			6
 
 /*
- * A record holds whole events up to this many bytes; a single larger event
- * gets a record of its own.
+ * A record holds whole events up to this many bytes, so that it fits in a
+ * heap page and is never moved out of line; a single larger event gets a
+ * record of its own.
  */
-#define OUTBOX_RECORD_MAX_BYTES (256 * 1024)
+#define OUTBOX_RECORD_MAX_BYTES 8000
 
 extern void emissions_outbox_init(void);
 extern Oid	emissions_outbox_relid(void);
