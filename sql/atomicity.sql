@@ -105,3 +105,23 @@ SELECT payload->>'id' AS auto_started_order FROM emissions_pending
  WHERE type = 'order.auto';
 
 DROP TABLE orders;
+
+-- Rule 2: the implicit commit of the buffer happens after deferred
+-- triggers have fired, so events they emit at COMMIT are stored too.
+CREATE TABLE shipments (id integer PRIMARY KEY);
+CREATE FUNCTION emit_shipment() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM emissions_emit('shipment.deferred', jsonb_build_object('id', NEW.id));
+	RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER shipment_event AFTER INSERT ON shipments
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION emit_shipment();
+BEGIN;
+SELECT emissions_start();
+INSERT INTO shipments VALUES (1), (2);
+SELECT pending_events AS pending_before_commit FROM emissions_buffer_status();
+COMMIT;
+SELECT type, payload FROM emissions_pending WHERE type = 'shipment.deferred';
+DROP TABLE shipments;
+DROP FUNCTION emit_shipment();

@@ -89,4 +89,25 @@ SELECT type, octet_length(payload::text) AS payload_bytes,
   FROM emissions_pending WHERE type = 'spill.huge';
 SELECT events, octet_length(data) > 8000 AS oversized_row
   FROM emissions_outbox ORDER BY seq;
+
+-- A spill that runs into temp_file_limit fails with PostgreSQL's own error
+-- (53400); rolled back to a savepoint, the buffer is as it was before and
+-- commits normally.
+TRUNCATE emissions_outbox;
+SET temp_file_limit = '1MB';
+BEGIN;
+SELECT emissions_start();
+SELECT emissions_emit('spill.kept', '{"n": 1}');
+SAVEPOINT a;
+\set VERBOSITY sqlstate
+SELECT count(*) FILTER (WHERE emissions_emit('spill.too_much',
+           jsonb_build_object('n', g, 'pad', repeat('x', 100))))
+  FROM generate_series(1, 100000) AS g;
+\set VERBOSITY default
+ROLLBACK TO SAVEPOINT a;
+SELECT pending_events FROM emissions_buffer_status();
+SELECT emissions_emit('spill.kept', '{"n": 2}');
+COMMIT;
+RESET temp_file_limit;
+SELECT type, payload FROM emissions_pending;
 RESET emissions.max_buffer_bytes;
