@@ -1,0 +1,9 @@
+-- emissions: one emissions_emit per event, 1 event(s) per transaction; emissions_start() shares the first emit's statement.
+-- A pgbench script of bench/producer.sh (run with -M prepared); the payload
+-- is ~195 bytes of JSON whose "note" (96 hex digits) differs per event.
+\set customer random(1, 100000)
+\set total random(100, 999999)
+BEGIN;
+INSERT INTO bench_orders(customer, total) VALUES (:customer, :total) RETURNING id AS order_id \gset
+SELECT emissions_start(), emissions_emit('order.created', jsonb_build_object('order_id', :order_id::bigint, 'customer', :customer::int, 'total', :total::int, 'currency', 'EUR', 'line', 1, 'note', encode(sha384((:order_id::text || '.' || 1)::bytea), 'hex')), jsonb_build_object('source', 'bench', 'client', :client_id::int));
+END;
