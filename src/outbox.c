@@ -208,5 +208,6 @@ emissions_outbox_write(EventStream *stream, uint64 from, uint64 to,
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
-	table_close(rel, RowExclusiveLock);
+	/* Keep the lock until commit: a TRUNCATE must not pass our rows. */
+	table_close(rel, NoLock);
 }

@@ -99,7 +99,7 @@ emissions_pending_events(PG_FUNCTION_ARGS)
 					  DatumGetByteaPP(values[Anum_outbox_data - 1]));
 	}
 	table_endscan(scan);
-	table_close(rel, AccessShareLock);
+	table_close(rel, NoLock);
 
 	return (Datum) 0;
 }
