@@ -78,3 +78,21 @@ SELECT emissions_emit(repeat('t', 255));
 COMMIT;
 SELECT length(type) AS type_length, left(type, 30) AS type_start
   FROM emissions_pending;
+
+-- Hand-off writes one outbox row per batch, not one per event, and only a
+-- hand-off touches the outbox: emitting only appends to memory (no lock on
+-- the outbox until the flush).
+TRUNCATE emissions_outbox;
+BEGIN;
+SELECT emissions_start();
+SELECT count(*) FILTER (WHERE emissions_emit('api.batched', jsonb_build_object('n', g)))
+  FROM generate_series(1, 10) AS g;
+SELECT count(*) AS outbox_locks_after_emit FROM pg_locks
+ WHERE relation = 'emissions_outbox'::regclass AND pid = pg_backend_pid();
+SELECT emissions_flush();
+SELECT count(*) AS outbox_locks_after_flush FROM pg_locks
+ WHERE relation = 'emissions_outbox'::regclass AND pid = pg_backend_pid();
+SELECT emissions_emit('api.batched', '{"n": 11}');
+SELECT emissions_emit('api.batched', '{"n": 12}');
+COMMIT;
+SELECT batch, seq, events FROM emissions_outbox ORDER BY seq;

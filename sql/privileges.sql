@@ -40,3 +40,36 @@ RESET ROLE;
 REVOKE SELECT ON emissions_pending FROM emissions_producer;
 REVOKE EXECUTE ON FUNCTION emissions_pending_events() FROM emissions_producer;
 DROP ROLE emissions_producer;
+
+-- No user code runs while a transaction commits its events: triggers,
+-- rules and row security on the outbox are not applied to the extension's
+-- own writes (even ones a superuser added).
+\set VERBOSITY default
+TRUNCATE emissions_outbox;
+CREATE FUNCTION refuse_outbox_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'a user trigger ran on the outbox';
+END
+$$;
+CREATE TRIGGER refuse_row BEFORE INSERT ON emissions_outbox
+	FOR EACH ROW EXECUTE FUNCTION refuse_outbox_write();
+CREATE TRIGGER refuse_statement BEFORE INSERT ON emissions_outbox
+	FOR EACH STATEMENT EXECUTE FUNCTION refuse_outbox_write();
+CREATE RULE discard_outbox_write AS ON INSERT TO emissions_outbox DO INSTEAD NOTHING;
+ALTER TABLE emissions_outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE emissions_outbox FORCE ROW LEVEL SECURITY;
+CREATE POLICY nothing ON emissions_outbox USING (false) WITH CHECK (false);
+BEGIN;
+SELECT emissions_start();
+SELECT emissions_emit('priv.no_user_code');
+SELECT emissions_flush();
+SELECT emissions_emit('priv.no_user_code');
+COMMIT;
+DROP POLICY nothing ON emissions_outbox;
+ALTER TABLE emissions_outbox NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE emissions_outbox DISABLE ROW LEVEL SECURITY;
+DROP RULE discard_outbox_write ON emissions_outbox;
+DROP TRIGGER refuse_row ON emissions_outbox;
+DROP TRIGGER refuse_statement ON emissions_outbox;
+DROP FUNCTION refuse_outbox_write();
+SELECT type, count(*) FROM emissions_pending GROUP BY type;
