@@ -10,14 +10,15 @@ OBJS = \
 	src/outbox.o \
 	src/pending.o \
 	src/buffer.o \
-	src/api.o
+	src/api.o \
+	src/trigger.o
 
 EXTENSION = emissions
 DATA = sql/emissions--0.1.sql
 PGFILEDESC = "emissions - transactional event outbox"
 
 # pg_regress inputs live in sql/, expected outputs in expected/.
-REGRESS = api atomicity savepoints twophase spill bad_input stats privileges
+REGRESS = api atomicity savepoints twophase spill bad_input stats privileges triggers
 
 # Several sessions at once: specs/ with the isolation tester.
 ISOLATION = concurrent_buffers

@@ -148,3 +148,12 @@ CREATE VIEW @extschema@.emissions_stats AS
 			 WHERE o.txid IS DISTINCT FROM
 				   pg_catalog.pg_current_xact_id_if_assigned()) AS p;
 GRANT SELECT ON @extschema@.emissions_stats TO PUBLIC;
+
+-- A trigger function for AFTER ROW triggers, and AFTER STATEMENT triggers
+-- with transition tables, on INSERT, UPDATE and DELETE: one event per
+-- changed row, typed "<prefix>.<operation>" (prefix: the first trigger
+-- argument, or the table's name).
+CREATE FUNCTION @extschema@.emissions_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'emissions_trigger'
+LANGUAGE C PARALLEL UNSAFE;

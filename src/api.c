@@ -23,6 +23,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "api.h"
 #include "buffer.h"
 #include "event_format.h"
 #include "settings.h"
@@ -62,9 +63,11 @@ check_writable(void)
 				 errmsg("cannot emit events in a read-only transaction")));
 }
 
-/* Raise an error unless the event type is 1 to 255 bytes of [A-Za-z0-9_.:-]. */
-static void
-check_type(const char *type, int len)
+/*
+ * Raise an error unless the event type is 1 to 255 bytes of [A-Za-z0-9_.:-].
+ */
+void
+emissions_check_event_type(const char *type, int len)
 {
 	int			i;
 
@@ -133,9 +136,12 @@ warn_if_not_preloaded(void)
 			 errhint("Add emissions to shared_preload_libraries and restart the server.")));
 }
 
-/* Open the buffer, warning first if delivery is off. */
-static bool
-start_buffer(void)
+/*
+ * Open the buffer, warning first if delivery is off; false if one is
+ * already active.
+ */
+bool
+emissions_open_buffer(void)
 {
 	warn_if_not_preloaded();
 	return emissions_buffer_start();
@@ -148,7 +154,7 @@ Datum
 emissions_start(PG_FUNCTION_ARGS)
 {
 	check_not_parallel();
-	PG_RETURN_BOOL(start_buffer());
+	PG_RETURN_BOOL(emissions_open_buffer());
 }
 
 /*
@@ -172,7 +178,7 @@ emissions_emit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("event type must not be null")));
 	type = PG_GETARG_TEXT_PP(0);
-	check_type(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type));
+	emissions_check_event_type(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type));
 
 	payload = PG_ARGISNULL(1) ? jsonb_constant(&json_null, "null")
 		: PG_GETARG_JSONB_P(1);
@@ -198,7 +204,7 @@ emissions_emit(PG_FUNCTION_ARGS)
 						 errhint("Call emissions_start() first, or set emissions.auto_start to on.")));
 			PG_RETURN_BOOL(false);
 		}
-		start_buffer();
+		emissions_open_buffer();
 	}
 
 	emissions_buffer_append(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),

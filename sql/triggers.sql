@@ -1,0 +1,129 @@
+-- emissions_trigger(): one event per changed row (SPEC.md, "Triggers on
+-- table changes").
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS emissions;
+RESET client_min_messages;
+TRUNCATE emissions_outbox;
+CREATE TABLE items (id integer PRIMARY KEY, name text, price numeric);
+
+-- AFTER ROW on INSERT, UPDATE and DELETE: the type is "<table>.<op>", the
+-- payload holds the new row (INSERT), both rows (UPDATE) or the old row
+-- (DELETE), the metadata the schema, table and operation.  The trigger
+-- opens a buffer when none is active.
+CREATE TRIGGER items_events AFTER INSERT OR UPDATE OR DELETE ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger();
+BEGIN;
+SELECT emissions_active() AS active_before;
+INSERT INTO items VALUES (1, 'pen', 1.50), (2, 'ink', 4.00);
+SELECT emissions_active() AS active_after;
+UPDATE items SET price = 2.00 WHERE id = 1;
+DELETE FROM items WHERE id = 2;
+COMMIT;
+SELECT type, payload, metadata FROM emissions_pending;
+
+-- A rolled-back change emits nothing, and neither does a statement that
+-- changes no row.
+TRUNCATE emissions_outbox;
+BEGIN;
+INSERT INTO items VALUES (3, 'cap', 0.50);
+ROLLBACK;
+UPDATE items SET price = 0 WHERE id = 99;
+SELECT count(*) AS events FROM emissions_pending;
+
+-- Triggered events join the transaction's own buffer, in order with the
+-- events the application emits; emissions_terminate() discards them.
+BEGIN;
+SELECT emissions_start();
+SELECT emissions_emit('app.before');
+INSERT INTO items VALUES (4, 'pad', 3.00);
+SELECT emissions_emit('app.after');
+COMMIT;
+BEGIN;
+INSERT INTO items VALUES (5, 'tape', 1.00);
+SELECT emissions_terminate() AS discarded;
+COMMIT;
+SELECT type, payload->'new'->>'id' AS id FROM emissions_pending;
+
+-- The first trigger argument is the type prefix.
+DROP TRIGGER items_events ON items;
+TRUNCATE emissions_outbox;
+CREATE TRIGGER items_catalog AFTER UPDATE ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('catalog.item');
+UPDATE items SET name = 'fountain pen' WHERE id = 1;
+SELECT type, payload->'old'->>'name' AS old_name,
+       payload->'new'->>'name' AS new_name
+  FROM emissions_pending;
+DROP TRIGGER items_catalog ON items;
+
+-- AFTER STATEMENT with transition tables: one event per row of the
+-- statement, in the same shape as the row-level form; UPDATE pairs each
+-- old row with its new row.
+TRUNCATE emissions_outbox;
+CREATE TRIGGER items_ins AFTER INSERT ON items
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger();
+CREATE TRIGGER items_upd AFTER UPDATE ON items
+	REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger();
+CREATE TRIGGER items_del AFTER DELETE ON items
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger();
+INSERT INTO items SELECT g, 'bulk', g FROM generate_series(10, 12) AS g;
+UPDATE items SET price = price * 10 WHERE name = 'bulk';
+DELETE FROM items WHERE id = 12;
+SELECT type, payload, metadata->>'operation' AS operation
+  FROM emissions_pending;
+
+-- Another trigger reading the same transition table still sees every row.
+TRUNCATE emissions_outbox;
+CREATE TRIGGER items_ins_again AFTER INSERT ON items
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger('again');
+INSERT INTO items SELECT g, 'twice', g FROM generate_series(20, 22) AS g;
+SELECT type, count(*) FROM emissions_pending GROUP BY type ORDER BY type;
+DROP TRIGGER items_ins_again ON items;
+
+-- A large statement-level change: the buffer spills and keeps its memory
+-- near the threshold, and every row is there once.
+TRUNCATE emissions_outbox;
+SET emissions.max_buffer_bytes = '64kB';
+BEGIN;
+UPDATE items SET price = 0;
+INSERT INTO items SELECT g, 'many', g FROM generate_series(1000, 50999) AS g;
+SELECT pending_events, spilled_bytes > 0 AS spilled,
+       memory_bytes < 256 * 1024 AS memory_bounded
+  FROM emissions_buffer_status();
+COMMIT;
+RESET emissions.max_buffer_bytes;
+SELECT type, count(*), count(DISTINCT payload->'new'->>'id') AS distinct_rows
+  FROM emissions_pending GROUP BY type ORDER BY type;
+DROP TRIGGER items_ins ON items;
+DROP TRIGGER items_upd ON items;
+DROP TRIGGER items_del ON items;
+
+-- Misuse gets a clear error: called directly, fired BEFORE, at statement
+-- level without transition tables, with a prefix that makes an invalid
+-- type, with two arguments, or on TRUNCATE.
+SELECT emissions_trigger();
+CREATE TRIGGER items_before BEFORE INSERT ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger();
+INSERT INTO items VALUES (100, 'x', 1);
+DROP TRIGGER items_before ON items;
+CREATE TRIGGER items_no_table AFTER INSERT ON items
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger();
+INSERT INTO items VALUES (100, 'x', 1);
+DROP TRIGGER items_no_table ON items;
+CREATE TRIGGER items_bad_prefix AFTER INSERT ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('bad prefix');
+INSERT INTO items VALUES (100, 'x', 1);
+DROP TRIGGER items_bad_prefix ON items;
+CREATE TRIGGER items_two_args AFTER INSERT ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('a', 'b');
+INSERT INTO items VALUES (100, 'x', 1);
+DROP TRIGGER items_two_args ON items;
+CREATE TRIGGER items_truncate AFTER TRUNCATE ON items
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger();
+TRUNCATE items;
+DROP TRIGGER items_truncate ON items;
+
+DROP TABLE items;
