@@ -157,3 +157,74 @@ CREATE FUNCTION @extschema@.emissions_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'emissions_trigger'
 LANGUAGE C PARALLEL UNSAFE;
+
+-- Wire a table up in one call: at row level (the default) one trigger
+-- named emissions_events, AFTER INSERT OR UPDATE OR DELETE; at statement
+-- level three (emissions_events_insert, _update, _delete), since a trigger
+-- with transition tables may serve only one operation.  The caller needs
+-- the right to create triggers on the table.
+CREATE FUNCTION @extschema@.emissions_watch(
+	table_name regclass,
+	prefix text DEFAULT NULL,
+	columns text[] DEFAULT NULL,
+	skip_unchanged boolean DEFAULT false,
+	statement_level boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	args text := pg_catalog.quote_literal(COALESCE(prefix, ''));
+	op record;
+BEGIN
+	IF columns IS NOT NULL THEN
+		args := args || ', ' || pg_catalog.quote_literal('columns=' ||
+			(SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ',')
+			   FROM pg_catalog.unnest(columns) AS c));
+	END IF;
+	IF skip_unchanged THEN
+		args := args || ', ''skip_unchanged''';
+	END IF;
+
+	IF NOT statement_level THEN
+		EXECUTE pg_catalog.format(
+			'CREATE TRIGGER emissions_events AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION %I.emissions_trigger(%s)',
+			table_name, '@extschema@', args);
+		RETURN;
+	END IF;
+	FOR op IN SELECT * FROM (VALUES
+			('insert', 'NEW TABLE AS emissions_new_rows'),
+			('update', 'NEW TABLE AS emissions_new_rows OLD TABLE AS emissions_old_rows'),
+			('delete', 'OLD TABLE AS emissions_old_rows')) AS o(name, tables)
+	LOOP
+		EXECUTE pg_catalog.format(
+			'CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT EXECUTE FUNCTION %I.emissions_trigger(%s)',
+			'emissions_events_' || op.name, pg_catalog.upper(op.name),
+			table_name, op.tables, '@extschema@', args);
+	END LOOP;
+END
+$$;
+
+-- Remove what emissions_watch() created; false if the table had none.
+CREATE FUNCTION @extschema@.emissions_unwatch(table_name regclass)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	trigger_name name;
+	found_any boolean := false;
+BEGIN
+	FOR trigger_name IN
+		SELECT tgname FROM pg_catalog.pg_trigger
+		 WHERE tgrelid = table_name
+		   AND tgname IN ('emissions_events', 'emissions_events_insert',
+						  'emissions_events_update', 'emissions_events_delete')
+	LOOP
+		EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trigger_name,
+								  table_name);
+		found_any := true;
+	END LOOP;
+	RETURN found_any;
+END
+$$;

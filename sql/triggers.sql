@@ -103,7 +103,7 @@ DROP TRIGGER items_del ON items;
 
 -- Misuse gets a clear error: called directly, fired BEFORE, at statement
 -- level without transition tables, with a prefix that makes an invalid
--- type, with two arguments, or on TRUNCATE.
+-- type, with an unknown option or column, or on TRUNCATE.
 SELECT emissions_trigger();
 CREATE TRIGGER items_before BEFORE INSERT ON items
 	FOR EACH ROW EXECUTE FUNCTION emissions_trigger();
@@ -117,13 +117,52 @@ CREATE TRIGGER items_bad_prefix AFTER INSERT ON items
 	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('bad prefix');
 INSERT INTO items VALUES (100, 'x', 1);
 DROP TRIGGER items_bad_prefix ON items;
-CREATE TRIGGER items_two_args AFTER INSERT ON items
-	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('a', 'b');
+CREATE TRIGGER items_bad_option AFTER INSERT ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('a', 'loud');
 INSERT INTO items VALUES (100, 'x', 1);
-DROP TRIGGER items_two_args ON items;
+DROP TRIGGER items_bad_option ON items;
+CREATE TRIGGER items_bad_column AFTER INSERT ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('', 'columns=id,colour');
+INSERT INTO items VALUES (100, 'x', 1);
+DROP TRIGGER items_bad_column ON items;
 CREATE TRIGGER items_truncate AFTER TRUNCATE ON items
 	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger();
 TRUNCATE items;
 DROP TRIGGER items_truncate ON items;
+
+-- Options after the prefix (an empty prefix means the table name):
+-- columns=... keeps only those columns, skip_unchanged drops UPDATEs that
+-- change none of them.
+TRUNCATE emissions_outbox;
+TRUNCATE items;
+INSERT INTO items VALUES (1, 'pen', 1.50), (2, 'ink', 4.00);
+CREATE TRIGGER items_prices AFTER UPDATE ON items
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('', 'columns=id,price', 'skip_unchanged');
+UPDATE items SET name = 'blue ink' WHERE id = 2;	-- price unchanged: nothing
+UPDATE items SET price = 5.00 WHERE id = 2;
+UPDATE items SET price = price;					-- nothing changed: nothing
+SELECT type, payload FROM emissions_pending;
+DROP TRIGGER items_prices ON items;
+
+-- emissions_watch() wires a table up in one call, emissions_unwatch()
+-- removes it: one row-level trigger named emissions_events, or three
+-- statement-level ones.
+TRUNCATE emissions_outbox;
+SELECT emissions_watch('items');
+INSERT INTO items VALUES (3, 'cap', 0.50);
+SELECT emissions_unwatch('items') AS removed, emissions_unwatch('items') AS again;
+INSERT INTO items VALUES (4, 'pad', 2.00);
+SELECT emissions_watch('items', prefix => 'shop.item', columns => ARRAY['id'],
+                       skip_unchanged => true, statement_level => true);
+SELECT tgname, pg_get_triggerdef(oid) LIKE '%FOR EACH STATEMENT%' AS statement_level
+  FROM pg_trigger WHERE tgrelid = 'items'::regclass ORDER BY tgname;
+UPDATE items SET price = price + 1 WHERE id IN (1, 2);	-- id unchanged: nothing
+DELETE FROM items WHERE id = 1;
+\set VERBOSITY terse
+SELECT emissions_watch('items', statement_level => true);	-- already watched
+\set VERBOSITY default
+SELECT emissions_unwatch('items');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'items'::regclass;
+SELECT type, payload FROM emissions_pending;
 
 DROP TABLE items;

@@ -9,11 +9,17 @@
  * TABLE) and emits for every row in them, pairing old and new rows of an
  * UPDATE by position as PostgreSQL stores them.  An event's type is
  * "<prefix>.<insert|update|delete>", the prefix being the trigger's first
- * argument or else the table's name; its payload is {"new": row} for
- * INSERT, {"new": row, "old": row} for UPDATE and {"old": row} for DELETE,
- * each row as to_jsonb() renders it; its metadata names the schema, the
- * table and the operation.  The trigger opens a buffer when none is active,
- * which the transaction then commits or discards like any other.
+ * argument or else (also when that argument is empty) the table's name; its
+ * payload is {"new": row} for INSERT, {"new": row, "old": row} for UPDATE
+ * and {"old": row} for DELETE, each row as to_jsonb() renders it; its
+ * metadata names the schema, the table and the operation.  The trigger
+ * opens a buffer when none is active, which the transaction then commits or
+ * discards like any other.
+ *
+ * Further arguments are options: "columns=a,b" keeps only those columns in
+ * the rows (names as in SQL: unquoted ones are folded to lower case), and
+ * "skip_unchanged" emits nothing for an UPDATE whose (kept) columns did not
+ * change.
  *
  * to_jsonb() learns the row type from its call expression, so the function
  * is looked up once per trigger and query, with a call expression naming
@@ -37,6 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
+#include "utils/varlena.h"
 
 #include "api.h"
 #include "buffer.h"
@@ -50,6 +57,8 @@ typedef struct ChangeEvent
 	int			type_len;
 	Jsonb	   *metadata;
 	FmgrInfo   *to_jsonb;
+	List	   *columns;		/* names of the columns kept; NIL: all */
+	bool		skip_unchanged;
 	MemoryContext row_cxt;
 } ChangeEvent;
 
@@ -108,20 +117,43 @@ push_text(JsonbParseState **state, const char *key, const char *text)
 	push_pair(state, key, &v);
 }
 
-/* Add "key": <row as JSON> to the object being built. */
+/* Add "key": <a row as JSON> to the object being built. */
 static void
-push_row(JsonbParseState **state, const char *key, FmgrInfo *to_jsonb,
-		 TupleTableSlot *slot)
+push_row(JsonbParseState **state, const char *key, Jsonb *row)
 {
-	Jsonb	   *row;
 	JsonbValue	v;
 
-	row = DatumGetJsonbP(FunctionCall1(to_jsonb,
-									   ExecFetchSlotHeapTupleDatum(slot)));
 	v.type = jbvBinary;
 	v.val.binary.data = &row->root;
 	v.val.binary.len = VARSIZE(row) - VARHDRSZ;
 	push_pair(state, key, &v);
+}
+
+/* The row in slot as JSON, with only the kept columns. */
+static Jsonb *
+row_jsonb(ChangeEvent *change, TupleTableSlot *slot)
+{
+	Jsonb	   *row;
+	JsonbParseState *state = NULL;
+	ListCell   *lc;
+
+	row = DatumGetJsonbP(FunctionCall1(change->to_jsonb,
+									   ExecFetchSlotHeapTupleDatum(slot)));
+	if (change->columns == NIL)
+		return row;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, change->columns)
+	{
+		char	   *name = lfirst(lc);
+		JsonbValue *value;
+
+		value = getKeyJsonValueFromContainer(&row->root, name, strlen(name),
+											 NULL);
+		if (value != NULL)
+			push_pair(&state, name, value);
+	}
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
 /* Emit the event of one changed row; new_slot or old_slot may be NULL. */
@@ -130,18 +162,25 @@ emit_change(ChangeEvent *change, TupleTableSlot *new_slot,
 			TupleTableSlot *old_slot)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(change->row_cxt);
-	JsonbParseState *state = NULL;
-	Jsonb	   *payload;
+	Jsonb	   *new_row = new_slot ? row_jsonb(change, new_slot) : NULL;
+	Jsonb	   *old_row = old_slot ? row_jsonb(change, old_slot) : NULL;
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	if (new_slot != NULL)
-		push_row(&state, "new", change->to_jsonb, new_slot);
-	if (old_slot != NULL)
-		push_row(&state, "old", change->to_jsonb, old_slot);
-	payload = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+	if (!(change->skip_unchanged && new_row != NULL && old_row != NULL &&
+		  compareJsonbContainers(&new_row->root, &old_row->root) == 0))
+	{
+		JsonbParseState *state = NULL;
+		Jsonb	   *payload;
 
-	emissions_buffer_append(change->type, change->type_len, payload,
-							change->metadata);
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		if (new_row != NULL)
+			push_row(&state, "new", new_row);
+		if (old_row != NULL)
+			push_row(&state, "old", old_row);
+		payload = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT,
+												   NULL));
+		emissions_buffer_append(change->type, change->type_len, payload,
+								change->metadata);
+	}
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(change->row_cxt);
 }
@@ -220,6 +259,57 @@ emit_statement(ChangeEvent *change, TriggerData *trigdata,
 		ExecDropSingleTupleTableSlot(old_slot);
 }
 
+/*
+ * Read the trigger's arguments into change (columns, skip_unchanged) and
+ * return the type prefix.
+ */
+static const char *
+parse_arguments(Trigger *trigger, Relation rel, ChangeEvent *change)
+{
+	const char *prefix = RelationGetRelationName(rel);
+	int			i;
+
+	change->columns = NIL;
+	change->skip_unchanged = false;
+	if (trigger->tgnargs >= 1 && trigger->tgargs[0][0] != '\0')
+		prefix = trigger->tgargs[0];
+
+	for (i = 1; i < trigger->tgnargs; i++)
+	{
+		const char *arg = trigger->tgargs[i];
+
+		if (strcmp(arg, "skip_unchanged") == 0)
+			change->skip_unchanged = true;
+		else if (strncmp(arg, "columns=", 8) == 0)
+		{
+			ListCell   *lc;
+
+			if (!SplitIdentifierString(pstrdup(arg + 8), ',', &change->columns) ||
+				change->columns == NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid column list in emissions_trigger() option \"%s\"",
+								arg)));
+			foreach(lc, change->columns)
+			{
+				if (get_attnum(RelationGetRelid(rel), lfirst(lc)) == InvalidAttrNumber)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_COLUMN),
+							 errmsg("column \"%s\" of relation \"%s\" does not exist",
+									(char *) lfirst(lc),
+									RelationGetRelationName(rel)),
+							 errcontext("emissions_trigger() option \"%s\"", arg)));
+			}
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown emissions_trigger() option \"%s\"", arg),
+					 errhint("The options are columns=<name>[,<name>...] and skip_unchanged.")));
+	}
+	return prefix;
+}
+
 /* {"schema": ..., "table": ..., "operation": ...} for this table and op. */
 static Jsonb *
 change_metadata(Relation rel, const char *operation)
@@ -271,14 +361,7 @@ emissions_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("emissions_trigger() supports INSERT, UPDATE and DELETE only")));
 
-	if (trigdata->tg_trigger->tgnargs > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("emissions_trigger() takes at most one argument"),
-				 errhint("The argument is the event type prefix; it defaults to the table name.")));
-	prefix = trigdata->tg_trigger->tgnargs == 1 ?
-		trigdata->tg_trigger->tgargs[0] : RelationGetRelationName(rel);
-
+	prefix = parse_arguments(trigdata->tg_trigger, rel, &change);
 	change.type = psprintf("%s.%s", prefix, operation);
 	change.type_len = strlen(change.type);
 	emissions_check_event_type(change.type, change.type_len);
