@@ -6,12 +6,12 @@
 # shared_preload_libraries = 'emissions', fsync and synchronous_commit on,
 # and runs pgbench -M prepared with the scripts in bench/producer/: a business
 # INSERT per transaction, then nothing (baseline), a hand-written outbox
-# INSERT, pg_notify, or emissions_emit per event, at 1 and 10 events per
-# transaction, plus 100 events in one statement (bulk); 1 client (-c 1 -j 1)
-# and 8 clients (-c 8 -j 2); and the same 1 and 10 events written into the
-# business INSERT's own statement (WITH ... RETURNING), which adds no round
-# trip.  Every scenario runs once per round, ROUNDS
-# rounds, so drift hits all alike; tables are truncated and a CHECKPOINT
+# INSERT, pg_notify, PgQ's pgq.insert_event or emissions_emit per event, at 1
+# and 10 events per transaction, plus 100 events in one statement (bulk);
+# 1 client (-c 1 -j 1) and 8 clients (-c 8 -j 2); and the same 1 and 10
+# events written into the business INSERT's own statement (WITH ...
+# RETURNING), which adds no round trip.  Every scenario runs once per round,
+# ROUNDS rounds, so drift hits all alike; tables are truncated and a CHECKPOINT
 # taken before each run.  WAL bytes come from pg_current_wal_lsn() around
 # each run.  Then the buffer's memory per event is read from
 # emissions_buffer_status() with MEM_EVENTS events pending.
@@ -20,6 +20,9 @@
 # with the issue's targets marked PASS or MISS; a MISS does not fail the run.
 # Exits non-zero only when the benchmark itself broke (pgbench errors, events
 # not stored).
+#
+# Installs postgresql-15-pgq3 (PgQ) with apt-get when it is missing: only
+# the benchmark needs it, the tests do not.
 #
 # Usage: bash bench/producer.sh        (as root, from anywhere)
 # Environment: ROUNDS (3), DURATION (seconds per run, 5), MEM_EVENTS (10000).
@@ -37,6 +40,17 @@ SCRIPTS="$top/bench/producer"
 prepare
 PGBENCH="$(pg_config --bindir)/pgbench"
 
+# PgQ, the established queue emissions is compared with.  The package pulls
+# in pgqd, PgQ's ticker daemon; where apt may start services it starts one
+# for the default cluster, which cannot reach this one (unix socket in a
+# mktemp directory, no TCP) and which producing does not need.
+if ! dpkg-query -W -f='${Status}' postgresql-15-pgq3 2>/dev/null |
+	grep -q 'ok installed'; then
+	echo "# installing postgresql-15-pgq3" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq && apt-get install -y -qq postgresql-15-pgq3 >/dev/null
+fi
+
 cluster_start "shared_preload_libraries = 'emissions'" \
 	"fsync = on" "synchronous_commit = on" "autovacuum = off"
 RAW="$CLUSTER/raw.tsv"	# round key clients events tps xacts failed wal_bytes stored
@@ -48,6 +62,9 @@ q() {
 }
 
 q "\\i $SCRIPTS/setup.sql" >/dev/null
+# The parent of the queue's event tables: counting and truncating it covers
+# the rotating children.
+PGQ_EVENTS="$(q "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'bench'")"
 
 # Scenarios: key, pgbench script, events per transaction.  The bulk baseline
 # is the same business-row-only script as the per-event baseline.
@@ -56,21 +73,26 @@ SCENARIOS=(
 	"control-1 control_1.sql 1"
 	"hand-1 hand_1.sql 1"
 	"notify-1 notify_1.sql 1"
+	"pgq-1 pgq_1.sql 1"
 	"emissions-1 emissions_1.sql 1"
 	"control-10 control_10.sql 10"
 	"hand-10 hand_10.sql 10"
 	"notify-10 notify_10.sql 10"
+	"pgq-10 pgq_10.sql 10"
 	"emissions-10 emissions_10.sql 10"
 	"bulk-hand-100 bulk_hand.sql 100"
+	"bulk-pgq-100 bulk_pgq.sql 100"
 	"bulk-emissions-100 bulk_emissions.sql 100"
 	"bulk-build-100 bulk_build.sql 100"
 	"inline-control-1 inline_control_1.sql 1"
 	"inline-hand-1 inline_hand_1.sql 1"
 	"inline-notify-1 inline_notify_1.sql 1"
+	"inline-pgq-1 inline_pgq_1.sql 1"
 	"inline-emissions-1 inline_emissions_1.sql 1"
 	"inline-control-10 inline_control_10.sql 10"
 	"inline-hand-10 inline_hand_10.sql 10"
 	"inline-notify-10 inline_notify_10.sql 10"
+	"inline-pgq-10 inline_pgq_10.sql 10"
 	"inline-emissions-10 inline_emissions_10.sql 10"
 )
 CLIENTS=(1 8)
@@ -81,13 +103,16 @@ label() {
 	control-*) echo "control: SELECT payload, not stored" ;;
 	hand-*) echo "hand-written outbox INSERT" ;;
 	notify-*) echo "pg_notify" ;;
+	pgq-*) echo "PgQ pgq.insert_event" ;;
 	emissions-*) echo "emissions_emit" ;;
 	bulk-hand-*) echo "bulk: INSERT ... SELECT generate_series" ;;
+	bulk-pgq-*) echo "bulk: pgq.insert_event over generate_series" ;;
 	bulk-emissions-*) echo "bulk: emissions_emit over generate_series" ;;
 	bulk-build-*) echo "bulk control: payloads built, not stored" ;;
 	inline-control-*) echo "in-statement control: payloads built, not stored" ;;
 	inline-hand-*) echo "in-statement hand-written outbox INSERT" ;;
 	inline-notify-*) echo "in-statement pg_notify" ;;
+	inline-pgq-*) echo "in-statement PgQ pgq.insert_event" ;;
 	inline-emissions-*) echo "in-statement emissions_emit" ;;
 	esac
 }
@@ -102,7 +127,7 @@ run_one() {
 	local round="$1" key="$2" script="$3" events="$4" c="$5" j out status=0
 	local lsn0 lsn1 wal tps xacts failed stored expected what
 	j=$((c > 1 ? 2 : 1))
-	q "TRUNCATE bench_orders, outbox_hand, emissions_outbox RESTART IDENTITY"
+	q "TRUNCATE bench_orders, outbox_hand, emissions_outbox, $PGQ_EVENTS RESTART IDENTITY"
 	q "CHECKPOINT"
 	lsn0="$(q "SELECT pg_current_wal_lsn()")"
 	out="$CLUSTER/pgbench-$round-$key-c$c.out"
@@ -126,6 +151,7 @@ run_one() {
 	case "$key" in
 	*emissions*) stored="$(q "SELECT COALESCE(sum(events), 0) FROM emissions_outbox")" what=events ;;
 	*hand*) stored="$(q "SELECT count(*) FROM outbox_hand")" what=rows ;;
+	*pgq*) stored="$(q "SELECT count(*) FROM $PGQ_EVENTS")" what=events ;;
 	*) stored=0 expected=0 what=- ;;
 	esac
 	if [ "$stored" -ne "$expected" ] ||
@@ -185,6 +211,12 @@ done
 ratio() {	# ratio KEY CLIENTS: median tps over the baseline's
 	calc "%.2f" "${TPS[$1,$2]} / ${TPS[baseline,$2]}"
 }
+by_clients() {	# by_clients KEY OTHER: "R at 1 client(s), R at 8 client(s)", R = tps / tps
+	local c
+	for c in "${CLIENTS[@]}"; do
+		echo "$(calc "%.2f" "${TPS[$1,$c]} / ${TPS[$2,$c]}") at $c client(s)"
+	done | paste -sd ',' | sed 's/,/, /g'
+}
 wal_event() {	# wal_event KEY CLIENTS EVENTS
 	awk -v s="${WAL[$1,$2]}" -v b="${WAL[baseline,$2]}" -v n="$3" \
 		'BEGIN { x = (s - b) / n; if (x > -0.5 && x < 0.5) x = 0; printf "%.0f", x }'
@@ -225,18 +257,31 @@ errors="$(awk -F '\t' '{ s += $7 } END { print s + 0 }' "$RAW")"
 	echo "Events in the business statement (no added round trip): tps / baseline tps"
 	for c in "${CLIENTS[@]}"; do
 		for n in 1 10; do
-			echo "$c client(s), $n event(s)/tx: emissions $(ratio inline-emissions-$n "$c"), hand-written $(ratio inline-hand-$n "$c"), pg_notify $(ratio inline-notify-$n "$c"), control $(ratio inline-control-$n "$c")"
+			echo "$c client(s), $n event(s)/tx: emissions $(ratio inline-emissions-$n "$c"), hand-written $(ratio inline-hand-$n "$c"), PgQ $(ratio inline-pgq-$n "$c"), pg_notify $(ratio inline-notify-$n "$c"), control $(ratio inline-control-$n "$c")"
 		done
 	done
 	echo
-	echo "Bulk (100 events in one statement): emissions tps / hand-written outbox tps"
+	echo "Bulk (100 events in one statement): emissions tps / hand-written outbox tps" \
+		"$(by_clients bulk-emissions-100 bulk-hand-100);" \
+		"emissions tps / PgQ tps $(by_clients bulk-emissions-100 bulk-pgq-100)"
+	echo "(the control that only builds the 100 payloads bounds them: control / hand-written" \
+		"$(by_clients bulk-build-100 bulk-hand-100); control / PgQ" \
+		"$(by_clients bulk-build-100 bulk-pgq-100))."
+	echo
+	echo "PgQ, the established queue (pgq.insert_event per event, metadata in ev_extra1):"
+	echo
+	echo "| events | clients | events/tx | PgQ vs baseline | emissions vs baseline | emissions tps / PgQ tps | WAL B/event PgQ | emissions | hand-written |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for c in "${CLIENTS[@]}"; do
-		echo "$(calc "%.2f" "${TPS[bulk-emissions-100,$c]} / ${TPS[bulk-hand-100,$c]}") at $c client(s)"
-	done | paste -sd ',' | sed 's/,/, /g'
-	echo "(the control that only builds the 100 payloads bounds it: control / hand-written"
-	for c in "${CLIENTS[@]}"; do
-		echo "$(calc "%.2f" "${TPS[bulk-build-100,$c]} / ${TPS[bulk-hand-100,$c]}") at $c client(s)"
-	done | paste -sd ',' | sed 's/,/, /g; s/$/)./'
+		for v in "a statement each:1:pgq-1:emissions-1:hand-1" \
+			"a statement each:10:pgq-10:emissions-10:hand-10" \
+			"one statement (bulk):100:bulk-pgq-100:bulk-emissions-100:bulk-hand-100" \
+			"in the business statement:1:inline-pgq-1:inline-emissions-1:inline-hand-1" \
+			"in the business statement:10:inline-pgq-10:inline-emissions-10:inline-hand-10"; do
+			IFS=: read -r how n p e h <<<"$v"
+			echo "| $how | $c | $n | $(ratio "$p" "$c") | $(ratio "$e" "$c") | $(calc "%.2f" "${TPS[$e,$c]} / ${TPS[$p,$c]}") | $(wal_event "$p" "$c" "$n") | $(wal_event "$e" "$c" "$n") | $(wal_event "$h" "$c" "$n") |"
+		done
+	done
 	echo
 	echo "Buffer memory with $mem_events events of ${mem_payload}-byte JSON payload pending" \
 		"(emissions_buffer_status()): pending_bytes $mem_pending" \

@@ -17,3 +17,10 @@ CREATE TABLE outbox_hand (
 	metadata jsonb,
 	created_at timestamptz DEFAULT now()
 );
+
+-- PgQ, the established queue: events of the queue "bench" go to
+-- pgq.event_<queue id>_<n>, children of pgq.event_<queue id>
+-- (pgq.queue.queue_data_pfx).  No ticker runs: ticks and table rotation
+-- serve consumers, a producer only inserts.
+CREATE EXTENSION pgq;
+SELECT pgq.create_queue('bench');
