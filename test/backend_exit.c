@@ -25,12 +25,13 @@
 
 #include "libpq-fe.h"
 
+#include "tap_libpq.h"
+
 #define TEST_DB "emissions_backend_exit"
 
 #define COUNT_SQL \
 	"SELECT count(*) FROM emissions_pending WHERE type = $1"
 
-static int	nchecks = 0;
 static int	nfailed = 0;
 
 /*
@@ -53,65 +54,12 @@ check(const char *desc, const char *expected, const char *actual)
 }
 
 /*
- * Report a failed step as a failing check and stop: what follows would not
- * prove anything.
- */
-static void
-bail(const char *fmt,...)
-{
-	va_list		ap;
-
-	nchecks++;
-	printf("not ok %d - ", nchecks);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\nBail out!\n");
-	exit(1);
-}
-
-/*
  * Show server notices as TAP comments, so they cannot pass for results.
  */
 static void
 show_notice(void *arg, const char *message)
 {
 	printf("# %s", message);
-}
-
-/*
- * Connect to dbname (NULL: the environment's database), or bail.
- */
-static PGconn *
-connect_to(const char *dbname)
-{
-	const char *keywords[] = {"dbname", NULL};
-	const char *values[] = {dbname, NULL};
-	PGconn	   *conn;
-
-	if (dbname == NULL)
-		conn = PQconnectdb("");
-	else
-		conn = PQconnectdbParams(keywords, values, 0);
-	if (PQstatus(conn) != CONNECTION_OK)
-		bail("connect to %s: %s", dbname ? dbname : "default database",
-			 PQerrorMessage(conn));
-	PQsetNoticeProcessor(conn, show_notice, NULL);
-	return conn;
-}
-
-/*
- * Run one statement that must succeed, or bail.
- */
-static void
-run(PGconn *conn, const char *sql)
-{
-	PGresult   *res = PQexec(conn, sql);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-		PQresultStatus(res) != PGRES_TUPLES_OK)
-		bail("%s: %s", sql, PQerrorMessage(conn));
-	PQclear(res);
 }
 
 /*
@@ -192,14 +140,14 @@ main(void)
 	int			pid;
 
 	/* A database of our own, so that counts start from zero. */
-	admin = connect_to(NULL);
+	admin = connect_to(NULL, show_notice);
 	run(admin, "DROP DATABASE IF EXISTS " TEST_DB " WITH (FORCE)");
 	run(admin, "CREATE DATABASE " TEST_DB);
-	b = connect_to(TEST_DB);
+	b = connect_to(TEST_DB, show_notice);
 	run(b, "CREATE EXTENSION emissions");
 
 	/* A flushes a batch and keeps its transaction open: B sees nothing. */
-	a = connect_to(TEST_DB);
+	a = connect_to(TEST_DB, show_notice);
 	run(a, "BEGIN");
 	run(a, "SELECT emissions_start()");
 	run(a, "SELECT emissions_emit('exit.flushed')");
@@ -221,7 +169,7 @@ main(void)
 	PQfinish(a);
 
 	/* C emits, then its client closes the connection without COMMIT. */
-	c = connect_to(TEST_DB);
+	c = connect_to(TEST_DB, show_notice);
 	run(c, "BEGIN");
 	run(c, "SELECT emissions_start()");
 	check("C emits into its buffer",
@@ -234,7 +182,7 @@ main(void)
 		  "0", value(b, COUNT_SQL, "exit.closed"));
 
 	/* D does the same but commits: its event is there, once. */
-	d = connect_to(TEST_DB);
+	d = connect_to(TEST_DB, show_notice);
 	run(d, "BEGIN");
 	run(d, "SELECT emissions_start()");
 	run(d, "SELECT emissions_emit('exit.committed', '{\"n\": 42}')");

@@ -45,6 +45,8 @@
 
 #include "libpq-fe.h"
 
+#include "tap_libpq.h"
+
 #define TEST_DB "emissions_fuzz"
 
 #define PENDING_SQL \
@@ -196,7 +198,6 @@ static const char *const event_types[] = {
 	type255, "fuzz.bulk", "fuzz.do"
 };
 
-static int	nchecks = 0;
 static int	nfailed = 0;
 
 /*
@@ -219,24 +220,6 @@ report(bool ok, const char *fmt,...)
 }
 
 /*
- * Report a failed step as a failing check and stop: what follows would not
- * prove anything.
- */
-static void
-bail(const char *fmt,...)
-{
-	va_list		ap;
-
-	nchecks++;
-	printf("not ok %d - ", nchecks);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\nBail out!\n");
-	exit(1);
-}
-
-/*
  * Show the first few server notices as TAP comments and count the rest;
  * with emissions.log_dropped off there should be none.
  */
@@ -245,41 +228,6 @@ show_notice(void *arg, const char *message)
 {
 	if (nnotices++ < 5)
 		printf("# notice: %s", message);
-}
-
-/*
- * Connect to dbname (NULL: the environment's database), or bail.
- */
-static PGconn *
-connect_to(const char *dbname)
-{
-	const char *keywords[] = {"dbname", NULL};
-	const char *values[] = {dbname, NULL};
-	PGconn	   *c;
-
-	if (dbname == NULL)
-		c = PQconnectdb("");
-	else
-		c = PQconnectdbParams(keywords, values, 0);
-	if (PQstatus(c) != CONNECTION_OK)
-		bail("connect to %s: %s", dbname ? dbname : "default database",
-			 PQerrorMessage(c));
-	PQsetNoticeProcessor(c, show_notice, NULL);
-	return c;
-}
-
-/*
- * Run one statement that must succeed, or bail.
- */
-static void
-run(PGconn *c, const char *sql)
-{
-	PGresult   *res = PQexec(c, sql);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
-		PQresultStatus(res) != PGRES_TUPLES_OK)
-		bail("%s: %s", sql, PQerrorMessage(c));
-	PQclear(res);
 }
 
 /*
@@ -1522,7 +1470,7 @@ clear_leftovers(PGconn *admin)
 				 " WHERE database = '" TEST_DB "'");
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
 	{
-		c = connect_to(TEST_DB);
+		c = connect_to(TEST_DB, show_notice);
 		for (int i = 0; i < PQntuples(res); i++)
 		{
 			char	   *gid = PQescapeLiteral(c, PQgetvalue(res, i, 0),
@@ -1586,12 +1534,12 @@ main(void)
 	memset(type256, 'z', 256);
 
 	/* A database of our own. */
-	admin = connect_to(NULL);
+	admin = connect_to(NULL, show_notice);
 	run(admin, "SET client_min_messages = warning");
 	clear_leftovers(admin);
 	run(admin, "DROP DATABASE IF EXISTS " TEST_DB " WITH (FORCE)");
 	run(admin, "CREATE DATABASE " TEST_DB);
-	conn = connect_to(TEST_DB);
+	conn = connect_to(TEST_DB, show_notice);
 	run(conn, "CREATE EXTENSION emissions");
 	run(conn, "SET emissions.log_dropped = off");
 	pid = PQbackendPID(conn);
