@@ -11,7 +11,21 @@ OBJS = \
 	src/pending.o \
 	src/buffer.o \
 	src/api.o \
-	src/trigger.o
+	src/trigger.o \
+	src/extension.o \
+	src/registry.o \
+	src/wakeup.o \
+	src/launcher.o \
+	src/worker.o \
+	src/delivery.o \
+	src/envelope.o \
+	src/adapters.o \
+	src/adapter_admin.o \
+	src/retries.o \
+	src/event_log.o \
+	src/rotation.o \
+	src/wait.o \
+	src/utility_hook.o
 
 EXTENSION = emissions
 DATA = sql/emissions--0.1.sql

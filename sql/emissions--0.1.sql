@@ -3,33 +3,135 @@
 \echo Use "CREATE EXTENSION emissions" to load this file. \quit
 
 -- The outbox: handed-off batches of committed transactions wait here until
--- they are delivered.  Rows are written by the extension's C code directly
--- (no triggers, rules or policies apply) and are of bounded size: a large
--- batch is cut into rows of at most 8000 bytes at event boundaries.  Users
--- never write it.
+-- the delivery worker has delivered them.  Rows are written by the
+-- extension's C code directly (no triggers, rules or policies apply) and are
+-- of bounded size: a large batch is cut into rows of at most 8000 bytes at
+-- event boundaries.  Users never write it.
+--
+-- Three list partitions: producers write to the one the worker names in
+-- shared memory; the worker deletes what it delivered and truncates a
+-- partition once nothing is left in it, so the outbox's size does not
+-- depend on vacuum keeping up.
 CREATE TABLE @extschema@.emissions_outbox (
 	txid xid8 NOT NULL,					-- emitting transaction
 	seq integer NOT NULL,				-- row number within it: emit order
 	batch integer NOT NULL,				-- hand-off (flush or commit) number
 	events integer NOT NULL,			-- events in this row
 	emitted_at timestamptz NOT NULL,	-- when the row's first event was emitted
+	depth smallint NOT NULL,			-- cascade generation (0: not a handler's)
+	part smallint NOT NULL,				-- partition
 	data bytea NOT NULL					-- the encoded events
-);
-REVOKE ALL ON @extschema@.emissions_outbox FROM PUBLIC;
+) PARTITION BY LIST (part);
+CREATE TABLE @extschema@.emissions_outbox_0
+	PARTITION OF @extschema@.emissions_outbox FOR VALUES IN (0);
+CREATE TABLE @extschema@.emissions_outbox_1
+	PARTITION OF @extschema@.emissions_outbox FOR VALUES IN (1);
+CREATE TABLE @extschema@.emissions_outbox_2
+	PARTITION OF @extschema@.emissions_outbox FOR VALUES IN (2);
+REVOKE ALL ON @extschema@.emissions_outbox, @extschema@.emissions_outbox_0,
+	@extschema@.emissions_outbox_1, @extschema@.emissions_outbox_2
+	FROM PUBLIC;
+
+-- Delivered events, kept for emissions.retention so that consumers can
+-- catch up by id: one row per delivered outbox row, holding its events
+-- unchanged; their ids are first_id .. last_id in order.  Partitioned like
+-- the outbox: the worker writes to one partition at a time and truncates a
+-- partition whose newest row is older than the retention.
+CREATE TABLE @extschema@.emissions_log (
+	first_id bigint NOT NULL,
+	last_id bigint NOT NULL,
+	txid xid8 NOT NULL,
+	delivered_at timestamptz NOT NULL,
+	part smallint NOT NULL,
+	data bytea NOT NULL
+) PARTITION BY LIST (part);
+CREATE INDEX ON @extschema@.emissions_log (last_id);
+CREATE TABLE @extschema@.emissions_log_0
+	PARTITION OF @extschema@.emissions_log FOR VALUES IN (0);
+CREATE TABLE @extschema@.emissions_log_1
+	PARTITION OF @extschema@.emissions_log FOR VALUES IN (1);
+CREATE TABLE @extschema@.emissions_log_2
+	PARTITION OF @extschema@.emissions_log FOR VALUES IN (2);
+REVOKE ALL ON @extschema@.emissions_log, @extschema@.emissions_log_0,
+	@extschema@.emissions_log_1, @extschema@.emissions_log_2 FROM PUBLIC;
 
 -- A row holds at most 8000 bytes of events: compressed when above 2 kB, it
 -- stays in the table's own pages (STORAGE MAIN) instead of spreading over
 -- TOAST rows and their index.  lz4 costs far less CPU at commit than the
 -- default pglz; servers built without lz4 keep pglz.
 ALTER TABLE @extschema@.emissions_outbox ALTER COLUMN data SET STORAGE MAIN;
+ALTER TABLE @extschema@.emissions_log ALTER COLUMN data SET STORAGE MAIN;
 DO $$
 BEGIN
 	ALTER TABLE @extschema@.emissions_outbox
+		ALTER COLUMN data SET COMPRESSION lz4;
+	ALTER TABLE @extschema@.emissions_log
 		ALTER COLUMN data SET COMPRESSION lz4;
 EXCEPTION WHEN feature_not_supported THEN
 	NULL;
 END
 $$;
+
+-- The worker's durable state, one row: the floor of the next event id
+-- (ids continue from the log's highest, or from here once the log is
+-- truncated), and which log partition is current since when.
+CREATE TABLE @extschema@.emissions_state (
+	next_id bigint NOT NULL,
+	log_part smallint NOT NULL,
+	log_part_since timestamptz NOT NULL,
+	log_closed_at timestamptz[] NOT NULL
+);
+INSERT INTO @extschema@.emissions_state
+	VALUES (1, 0, pg_catalog.now(), '{NULL,NULL,NULL}');
+REVOKE ALL ON @extschema@.emissions_state FROM PUBLIC;
+
+-- Delivery targets besides the default channel.  Written only through
+-- emissions_add_adapter() and emissions_drop_adapter(), which check the
+-- caller's rights; deliveries run as the adapter's owner.
+CREATE TABLE @extschema@.emissions_adapters (
+	name text PRIMARY KEY,
+	kind text NOT NULL CHECK (kind IN ('notify', 'table', 'function')),
+	target text NOT NULL,				-- channel, or quoted qualified name
+	target_oid oid NOT NULL,			-- table or function; 0 for notify
+	types text NOT NULL,				-- comma-separated globs
+	options jsonb NOT NULL,
+	owner regrole NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON @extschema@.emissions_adapters FROM PUBLIC;
+GRANT SELECT ON @extschema@.emissions_adapters TO PUBLIC;
+
+-- Failed adapter deliveries, one row per event and adapter: retried with
+-- backoff while next_attempt_at is set, dead letters once it is NULL.
+CREATE TABLE @extschema@.emissions_failed_deliveries (
+	id bigserial PRIMARY KEY,
+	adapter text NOT NULL,
+	adapter_owner oid NOT NULL,
+	event_id bigint NOT NULL,
+	txid xid8 NOT NULL,
+	type text NOT NULL,
+	depth integer NOT NULL,				-- cascade generation of the event
+	envelope jsonb NOT NULL,
+	attempts integer NOT NULL,
+	next_attempt_at timestamptz,
+	sqlstate text NOT NULL,
+	message text NOT NULL,
+	first_failed_at timestamptz NOT NULL,
+	failed_at timestamptz NOT NULL
+);
+REVOKE ALL ON @extschema@.emissions_failed_deliveries FROM PUBLIC;
+REVOKE ALL ON SEQUENCE @extschema@.emissions_failed_deliveries_id_seq
+	FROM PUBLIC;
+
+-- Dead letters: each role sees those of the adapters of roles it is a
+-- member of (a superuser sees all).
+CREATE VIEW @extschema@.emissions_dead_letters WITH (security_barrier) AS
+	SELECT f.id, f.adapter, f.event_id, f.type, f.txid, f.envelope,
+		   f.attempts, f.sqlstate, f.message, f.first_failed_at, f.failed_at
+	  FROM @extschema@.emissions_failed_deliveries AS f
+	 WHERE f.next_attempt_at IS NULL
+	   AND pg_catalog.pg_has_role(f.adapter_owner, 'MEMBER');
+GRANT SELECT ON @extschema@.emissions_dead_letters TO PUBLIC;
 
 -- The buffer API.  All of them are PARALLEL UNSAFE: the buffer belongs to
 -- one backend and its transaction.
@@ -97,6 +199,70 @@ CREATE VIEW @extschema@.emissions_pending AS
 	 ORDER BY txid, seq, ordinal;
 REVOKE ALL ON @extschema@.emissions_pending FROM PUBLIC;
 
+-- Delivered events, for consumers that catch up by id: those with an id
+-- above after_id, in id order, at most max of them; and one by its id.
+-- Anyone who can LISTEN sees the events on the default channel, so these
+-- are granted to PUBLIC as well; revoke them (and empty
+-- emissions.notify_channel) where payloads are private.
+CREATE FUNCTION @extschema@.emissions_events(
+	after_id bigint,
+	max integer DEFAULT 1000,
+	OUT id bigint,
+	OUT type text,
+	OUT payload jsonb,
+	OUT metadata jsonb,
+	OUT emitted_at timestamptz,
+	OUT txid xid8,
+	OUT delivered_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'emissions_events'
+LANGUAGE C STRICT STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.emissions_event(
+	event_id bigint,
+	OUT id bigint,
+	OUT type text,
+	OUT payload jsonb,
+	OUT metadata jsonb,
+	OUT emitted_at timestamptz,
+	OUT txid xid8,
+	OUT delivered_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'emissions_event'
+LANGUAGE C STRICT STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+-- Wait until every event committed before the call has been delivered;
+-- false when the timeout passes first.
+CREATE FUNCTION @extschema@.emissions_wait_delivered(
+	timeout interval DEFAULT '30s')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'emissions_wait_delivered'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+-- Adapters.  These check the caller's rights on the target themselves and
+-- record the caller as the adapter's owner, as whom it will run.
+CREATE FUNCTION @extschema@.emissions_add_adapter(
+	name text,
+	kind text,
+	target text,
+	types text DEFAULT '*',
+	options jsonb DEFAULT '{}')
+RETURNS void
+AS 'MODULE_PATHNAME', 'emissions_add_adapter'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_drop_adapter(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'emissions_drop_adapter'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.emissions_replay(id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'emissions_replay'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
 -- Counters, per database, kept in shared memory.
 CREATE FUNCTION @extschema@.emissions_stats_counters(
 	OUT buffers_started bigint,
@@ -109,6 +275,12 @@ CREATE FUNCTION @extschema@.emissions_stats_counters(
 	OUT batches_persisted bigint,
 	OUT buffers_spilled bigint,
 	OUT bytes_spilled bigint,
+	OUT events_delivered bigint,
+	OUT deliveries_failed bigint,
+	OUT events_dead_lettered bigint,
+	OUT worker_pid integer,
+	OUT last_delivery_at timestamptz,
+	OUT delivery_lag interval,
 	OUT stats_reset timestamptz)
 RETURNS record
 AS 'MODULE_PATHNAME', 'emissions_stats_counters'
@@ -120,9 +292,9 @@ AS 'MODULE_PATHNAME', 'emissions_stats_reset'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION @extschema@.emissions_stats_reset() FROM PUBLIC;
 
--- One row for the current database: the counters, and what waits in the
+-- One row for the current database: the counters, what waits in the
 -- outbox (committed rows only; the reader's own uncommitted rows are left
--- out).
+-- out), the failed deliveries, and the last id delivered.
 CREATE VIEW @extschema@.emissions_stats AS
 	SELECT pg_catalog.current_database() AS datname,
 		   c.buffers_started,
@@ -135,8 +307,16 @@ CREATE VIEW @extschema@.emissions_stats AS
 		   c.batches_persisted,
 		   c.buffers_spilled,
 		   c.bytes_spilled,
+		   c.events_delivered,
+		   c.deliveries_failed,
+		   f.dead_letters,
+		   f.retries_pending,
 		   p.events_pending,
 		   p.oldest_pending_age,
+		   l.last_event_id,
+		   c.worker_pid,
+		   c.last_delivery_at,
+		   c.delivery_lag,
 		   c.stats_reset
 	  FROM @extschema@.emissions_stats_counters() AS c,
 		   (SELECT COALESCE(pg_catalog.sum(o.events), 0)::bigint
@@ -146,7 +326,18 @@ CREATE VIEW @extschema@.emissions_stats AS
 					   AS oldest_pending_age
 			  FROM @extschema@.emissions_outbox AS o
 			 WHERE o.txid IS DISTINCT FROM
-				   pg_catalog.pg_current_xact_id_if_assigned()) AS p;
+				   pg_catalog.pg_current_xact_id_if_assigned()) AS p,
+		   (SELECT pg_catalog.count(*) FILTER (WHERE d.next_attempt_at IS NULL)
+					   AS dead_letters,
+				   pg_catalog.count(*) FILTER (WHERE d.next_attempt_at IS NOT NULL)
+					   AS retries_pending
+			  FROM @extschema@.emissions_failed_deliveries AS d) AS f,
+		   (SELECT pg_catalog.max(v.last_id) AS last_event_id
+			  FROM (SELECT s.next_id OPERATOR(pg_catalog.-) 1 AS last_id
+					  FROM @extschema@.emissions_state AS s
+					UNION ALL
+					SELECT pg_catalog.max(g.last_id)
+					  FROM @extschema@.emissions_log AS g) AS v) AS l;
 GRANT SELECT ON @extschema@.emissions_stats TO PUBLIC;
 
 -- A trigger function for AFTER ROW triggers, and AFTER STATEMENT triggers
@@ -228,3 +419,12 @@ BEGIN
 	RETURN found_any;
 END
 $$;
+
+-- Tell the launcher, once this transaction commits, that this database now
+-- has the extension and wants a delivery worker.
+CREATE FUNCTION @extschema@.emissions_launcher_wakeup()
+RETURNS void
+AS 'MODULE_PATHNAME', 'emissions_launcher_wakeup'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION @extschema@.emissions_launcher_wakeup() FROM PUBLIC;
+SELECT @extschema@.emissions_launcher_wakeup();

@@ -148,6 +148,42 @@ emissions_open_buffer(void)
 }
 
 /*
+ * Make sure a buffer is active, opening one if needed: true when one is.
+ * False only inside a handler past the cascade limit.
+ */
+bool
+emissions_ensure_buffer(void)
+{
+	if (!emissions_buffer_active())
+		emissions_open_buffer();
+	return emissions_buffer_active();
+}
+
+/*
+ * Count count events of the given type as dropped and say so as
+ * emissions.log_dropped asks (a cascade cut off by its limit is always
+ * reported, as a WARNING: it usually means a handler loop).
+ */
+void
+emissions_note_dropped(const char *type, int type_len, int64 count)
+{
+	emissions_stats_attach();
+	emissions_xact_counts.events_dropped += count;
+	if (emissions_buffer_cascade_blocked())
+		ereport(WARNING,
+				(errmsg("event \"%s\" dropped: cascade depth limit reached",
+						pnstrdup(type, type_len)),
+				 errdetail("Handlers may emit events at most %d generations deep.",
+						   emissions_max_cascade_depth),
+				 errhint("Raise emissions.max_cascade_depth if the cascade is intended.")));
+	else if (emissions_log_dropped != EMISSIONS_LOG_DROPPED_OFF)
+		ereport(emissions_log_dropped,
+				(errmsg("event \"%s\" dropped: no active buffer",
+						pnstrdup(type, type_len)),
+				 errhint("Call emissions_start() first, or set emissions.auto_start to on.")));
+}
+
+/*
  * emissions_start() opens a buffer; false when one is already active.
  */
 Datum
@@ -191,20 +227,11 @@ emissions_emit(PG_FUNCTION_ARGS)
 				 errdetail("The metadata given is a JSON %s.",
 						   json_kind(metadata))));
 
-	if (!emissions_buffer_active())
+	if (!emissions_buffer_active() &&
+		!(emissions_auto_start && emissions_ensure_buffer()))
 	{
-		if (!emissions_auto_start)
-		{
-			emissions_stats_attach();
-			emissions_xact_counts.events_dropped++;
-			if (emissions_log_dropped != EMISSIONS_LOG_DROPPED_OFF)
-				ereport(emissions_log_dropped,
-						(errmsg("event \"%s\" dropped: no active buffer",
-								text_to_cstring(type)),
-						 errhint("Call emissions_start() first, or set emissions.auto_start to on.")));
-			PG_RETURN_BOOL(false);
-		}
-		emissions_open_buffer();
+		emissions_note_dropped(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type), 1);
+		PG_RETURN_BOOL(false);
 	}
 
 	emissions_buffer_append(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type),

@@ -11,5 +11,7 @@
 
 extern void emissions_check_event_type(const char *type, int len);
 extern bool emissions_open_buffer(void);
+extern bool emissions_ensure_buffer(void);
+extern void emissions_note_dropped(const char *type, int type_len, int64 count);
 
 #endif							/* EMISSIONS_API_H */

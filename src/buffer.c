@@ -21,6 +21,11 @@
  * flush vanish with the aborted subtransaction.  A subtransaction commit
  * hands its copy to the parent, unless the parent has its own.
  *
+ * Handlers: the delivery worker gives each handler invocation a buffer of
+ * its own (enter_handler opens it, leave_handler hands it off), and marks
+ * what it hands off with the cascade depth; past emissions.max_cascade_depth
+ * no buffer can be opened, so the handler's events are dropped.
+ *
  * Transaction end: PRE_COMMIT and PRE_PREPARE hand off what is pending and
  * close the spill file; COMMIT, PREPARE and ABORT only account and forget.
  * All memory lives in a child of TopTransactionContext, so after an abort the
@@ -41,6 +46,7 @@
 #include "outbox.h"
 #include "settings.h"
 #include "stats.h"
+#include "wakeup.h"
 
 typedef struct BufferState
 {
@@ -68,6 +74,9 @@ static BufferState current;
 static SavedState *saved = NULL;
 static int32 batch_number;		/* batches handed off in this transaction */
 static int32 record_number;		/* outbox rows written in this transaction */
+
+/* Set while a handler past the cascade limit runs: no buffer may open. */
+static bool cascade_blocked = false;
 
 /* Create the transaction's buffer memory on first use. */
 static void
@@ -131,11 +140,14 @@ emissions_buffer_active(void)
 }
 
 /*
- * Open the buffer; false if one is already active.
+ * Open the buffer; false if one is already active, or if a handler past
+ * the cascade limit is running.
  */
 bool
 emissions_buffer_start(void)
 {
+	if (cascade_blocked)
+		return false;
 	touch();
 	if (current.active)
 		return false;
@@ -193,6 +205,7 @@ hand_off(void)
 	{
 		emissions_outbox_write(&stream, current.start_off, current.end_off,
 							   count, ++batch_number, &record_number);
+		emissions_wake_worker_at_commit();
 		current.handed_off_events += count;
 		current.handed_off_batches++;
 	}
@@ -261,6 +274,52 @@ emissions_buffer_get_status(BufferStatus *status)
 	status->pending_bytes = current.end_off - current.start_off;
 	status->memory_bytes = MemoryContextMemAllocated(buffer_cxt, true);
 	status->spilled_bytes = stream.spilled_bytes;
+}
+
+/*
+ * Before the delivery worker calls a handler for an event of cascade depth
+ * depth - 1: open a fresh buffer whose events will carry depth, unless that
+ * is past emissions.max_cascade_depth.  No buffer may be active.
+ */
+void
+emissions_buffer_enter_handler(int depth)
+{
+	Assert(!emissions_buffer_active());
+	emissions_outbox_depth = depth;
+	cascade_blocked = (depth > emissions_max_cascade_depth);
+	if (!cascade_blocked)
+		emissions_buffer_start();
+}
+
+/*
+ * After a handler returned: hand off what its buffer holds and close it.
+ */
+void
+emissions_buffer_leave_handler(void)
+{
+	if (emissions_buffer_active())
+		emissions_buffer_commit();
+	emissions_buffer_reset_handler();
+}
+
+/*
+ * Leave handler mode; after an error, the subtransaction's abort has
+ * already closed the handler's buffer.
+ */
+void
+emissions_buffer_reset_handler(void)
+{
+	emissions_outbox_depth = 0;
+	cascade_blocked = false;
+}
+
+/*
+ * Whether a handler past the cascade limit is running.
+ */
+bool
+emissions_buffer_cascade_blocked(void)
+{
+	return cascade_blocked;
 }
 
 /* Account for the transaction's outcome, publish counters, forget all. */

@@ -1,13 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * emissions.c
- *	  Module entry point: settings, shared memory and callbacks.
+ *	  Module entry point: settings, shared memory, callbacks and workers.
  *
  * Loaded through shared_preload_libraries, the module reserves shared
- * memory for its counters.  Loaded on first use instead (no preload), it
- * still registers its settings and transaction callbacks, so events are
- * persisted exactly as with the preload; only the counters (and delivery)
- * are missing, which the SQL functions report.
+ * memory for its counters and its registry of workers, registers the
+ * launcher (which starts a delivery worker per database with the
+ * extension) and hooks the utility commands that must not find a worker
+ * connected.  Loaded on first use instead (no preload), it still registers
+ * its settings and transaction callbacks, so events are persisted exactly
+ * as with the preload; only the counters and delivery are missing, which
+ * the SQL functions report.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,9 +22,13 @@
 #include "storage/lwlock.h"
 
 #include "buffer.h"
+#include "launcher.h"
 #include "outbox.h"
+#include "registry.h"
 #include "settings.h"
 #include "stats.h"
+#include "utility_hook.h"
+#include "wakeup.h"
 
 PG_MODULE_MAGIC;
 
@@ -40,6 +47,7 @@ emissions_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	emissions_stats_shmem_request();
+	emissions_registry_shmem_request();
 }
 #endif
 
@@ -52,6 +60,7 @@ emissions_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	emissions_stats_shmem_startup();
+	emissions_registry_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -64,15 +73,20 @@ _PG_init(void)
 	emissions_define_settings();
 	emissions_buffer_init();
 	emissions_outbox_init();
+	emissions_wakeup_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	emissions_launcher_register();
+	emissions_utility_hook_install();
 
 #if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = emissions_shmem_request;
 #else
 	emissions_stats_shmem_request();
+	emissions_registry_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = emissions_shmem_startup;

@@ -8,16 +8,24 @@
  * boundaries, so each row decodes on its own and none grows with the size
  * of the transaction.
  * Rows carry the emitting transaction's full xid and a sequence number that
- * gives emit order within it.
+ * gives emit order within it, and the cascade depth of their events (0 for
+ * events of ordinary transactions, n + 1 for events a handler emitted while
+ * handling an event of depth n).
+ *
+ * The table is partitioned (see rotation.c): rows go straight into the
+ * partition the delivery worker names in shared memory, so that it can
+ * empty and truncate the others instead of depending on vacuum.  Which
+ * partition a row lands in never matters for correctness, only for how soon
+ * space is given back.
  *
  * Rows are inserted with heap_insert, not through the executor: no user
  * trigger, rule or row security policy runs while a transaction commits,
  * and the producer needs no privilege on the table.  The table has no
  * indexes, so nothing else needs maintaining.
  *
- * The table's OID is found once (through pg_extension, as the extension may
- * live in any schema) and cached; a relcache invalidation of that OID, as
- * DROP EXTENSION sends, forgets it.
+ * The partitions' OIDs are found once (through pg_extension, as the
+ * extension may live in any schema) and cached; a relcache invalidation of
+ * one of them, as DROP EXTENSION sends, forgets them.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,16 +49,28 @@
 #include "utils/xid8.h"
 
 #include "event_format.h"
+#include "extension.h"
 #include "outbox.h"
+#include "registry.h"
 
-static Oid	outbox_relid = InvalidOid;
+int			emissions_outbox_depth = 0;
 
-/* Forget the cached OID when the table (or everything) is invalidated. */
+static Oid	partition_relids[STORE_PARTITIONS];
+
+/* Forget the cached OIDs when a partition (or everything) is invalidated. */
 static void
 outbox_relcache_callback(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || relid == outbox_relid)
-		outbox_relid = InvalidOid;
+	int			i;
+
+	for (i = 0; i < STORE_PARTITIONS; i++)
+	{
+		if (!OidIsValid(relid) || relid == partition_relids[i])
+		{
+			memset(partition_relids, 0, sizeof(partition_relids));
+			return;
+		}
+	}
 }
 
 /*
@@ -62,58 +82,48 @@ emissions_outbox_init(void)
 	CacheRegisterRelcacheCallback(outbox_relcache_callback, (Datum) 0);
 }
 
-/* Schema of the emissions extension in this database, or InvalidOid. */
-static Oid
-extension_schema(void)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			schema = InvalidOid;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
-				F_NAMEEQ, CStringGetDatum("emissions"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		schema = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	return schema;
-}
-
 /*
- * OID of the outbox table of this database; raises an error when the
- * extension is not installed here.
+ * OIDs of the outbox partitions of this database, into parts[]; raises an
+ * error when the extension is not installed here.
  */
-Oid
-emissions_outbox_relid(void)
+void
+emissions_outbox_partitions(Oid *parts)
 {
-	Oid			schema;
+	if (!OidIsValid(partition_relids[STORE_PARTITIONS - 1]))
+	{
+		Oid			schema;
+		int			i;
 
-	if (OidIsValid(outbox_relid))
-		return outbox_relid;
+		if (!emissions_extension_lookup(&schema, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"emissions\" is not installed in database \"%s\"",
+							get_database_name(MyDatabaseId)),
+					 errdetail("Events emitted in this transaction cannot be stored."),
+					 errhint("Run CREATE EXTENSION emissions.")));
+		for (i = 0; i < STORE_PARTITIONS; i++)
+		{
+			char		name[NAMEDATALEN];
+			Oid			relid;
 
-	schema = extension_schema();
-	if (OidIsValid(schema))
-		outbox_relid = get_relname_relid(OUTBOX_TABLE_NAME, schema);
-	if (!OidIsValid(outbox_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"emissions\" is not installed in database \"%s\"",
-						get_database_name(MyDatabaseId)),
-				 errdetail("Events emitted in this transaction cannot be stored."),
-				 errhint("Run CREATE EXTENSION emissions.")));
-	return outbox_relid;
+			snprintf(name, sizeof(name), "%s_%d", OUTBOX_TABLE_NAME, i);
+			relid = get_relname_relid(name, schema);
+			if (!OidIsValid(relid))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_TABLE),
+						 errmsg("emissions outbox partition \"%s\" is missing",
+								name),
+						 errhint("Recreate the extension with DROP EXTENSION and CREATE EXTENSION.")));
+			partition_relids[i] = relid;
+		}
+	}
+	memcpy(parts, partition_relids, sizeof(partition_relids));
 }
 
 /* Insert one outbox row holding data[0..len) (a version byte + events). */
 static void
-insert_record(Relation rel, FullTransactionId txid, int32 seq, int32 batch,
-			  int64 nevents, bytea *record)
+insert_record(Relation rel, int part, FullTransactionId txid, int32 seq,
+			  int32 batch, int64 nevents, bytea *record)
 {
 	Datum		values[Natts_outbox];
 	bool		nulls[Natts_outbox] = {0};
@@ -125,6 +135,8 @@ insert_record(Relation rel, FullTransactionId txid, int32 seq, int32 batch,
 	values[Anum_outbox_events - 1] = Int32GetDatum((int32) nevents);
 	values[Anum_outbox_emitted_at - 1] =
 		TimestampTzGetDatum(event_peek_emitted_at(VARDATA(record) + 1));
+	values[Anum_outbox_depth - 1] = Int16GetDatum((int16) emissions_outbox_depth);
+	values[Anum_outbox_part - 1] = Int16GetDatum((int16) part);
 	values[Anum_outbox_data - 1] = PointerGetDatum(record);
 
 	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
@@ -156,8 +168,11 @@ emissions_outbox_write(EventStream *stream, uint64 from, uint64 to,
 	FullTransactionId txid = GetTopFullTransactionId();
 	MemoryContext cxt;
 	MemoryContext oldcxt;
+	Oid			parts[STORE_PARTITIONS];
+	int			part = emissions_registry_outbox_part(MyDatabaseId);
 
-	rel = table_open(emissions_outbox_relid(), RowExclusiveLock);
+	emissions_outbox_partitions(parts);
+	rel = table_open(parts[part], RowExclusiveLock);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "emissions outbox write",
 								ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(cxt);
@@ -169,7 +184,7 @@ emissions_outbox_write(EventStream *stream, uint64 from, uint64 to,
 
 		event_stream_read(stream, from, VARDATA(record) + 1, to - from);
 		SET_VARSIZE(record, VARHDRSZ + 1 + (to - from));
-		insert_record(rel, txid, ++(*seq), batch, nevents, record);
+		insert_record(rel, part, txid, ++(*seq), batch, nevents, record);
 	}
 	else
 	{
@@ -199,7 +214,7 @@ emissions_outbox_write(EventStream *stream, uint64 from, uint64 to,
 				count++;
 			}
 			SET_VARSIZE(record, VARHDRSZ + 1 + used);
-			insert_record(rel, txid, ++(*seq), batch, count, record);
+			insert_record(rel, part, txid, ++(*seq), batch, count, record);
 			MemoryContextReset(cxt);
 			nevents -= count;
 		}

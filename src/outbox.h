@@ -10,7 +10,10 @@
 
 #include "event_stream.h"
 
-/* Name of the outbox table, in the extension's schema. */
+/*
+ * The outbox table, in the extension's schema, is partitioned by list on
+ * its part column; partition N is named emissions_outbox_N.
+ */
 #define OUTBOX_TABLE_NAME		"emissions_outbox"
 
 /* Columns of the outbox table, 1-based. */
@@ -19,8 +22,10 @@
 #define Anum_outbox_batch		3
 #define Anum_outbox_events		4
 #define Anum_outbox_emitted_at	5
-#define Anum_outbox_data		6
-#define Natts_outbox			6
+#define Anum_outbox_depth		6
+#define Anum_outbox_part		7
+#define Anum_outbox_data		8
+#define Natts_outbox			8
 
 /*
  * A record holds whole events up to this many bytes, so that it fits in a
@@ -29,8 +34,11 @@
  */
 #define OUTBOX_RECORD_MAX_BYTES 8000
 
+/* Cascade generation of the events this backend hands off (0: not a handler). */
+extern int	emissions_outbox_depth;
+
 extern void emissions_outbox_init(void);
-extern Oid	emissions_outbox_relid(void);
+extern void emissions_outbox_partitions(Oid *parts);
 extern void emissions_outbox_write(EventStream *stream, uint64 from, uint64 to,
 								   int64 nevents, int32 batch, int32 *seq);
 

@@ -3,8 +3,8 @@
  * pending.c
  *	  emissions_pending_events(): the committed, not yet delivered events.
  *
- * Reads the outbox table directly under the query's snapshot and decodes
- * each row, so it shows what other transactions committed (or prepared and
+ * Reads the outbox partitions directly under the query's snapshot and
+ * decodes each row, so it shows what other transactions committed (or prepared and
  * then committed).  Rows written by the calling transaction itself are left
  * out: they are not committed yet.  The function takes no argument, so it
  * only ever decodes rows the extension wrote; EXECUTE on it is revoked from
@@ -29,6 +29,7 @@
 
 #include "event_format.h"
 #include "outbox.h"
+#include "registry.h"
 
 PG_FUNCTION_INFO_V1(emissions_pending_events);
 
@@ -75,31 +76,36 @@ emissions_pending_events(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	FullTransactionId self = GetTopFullTransactionIdIfAny();
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tuple;
+	Oid			parts[STORE_PARTITIONS];
+	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	rel = table_open(emissions_outbox_relid(), AccessShareLock);
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	emissions_outbox_partitions(parts);
+	for (i = 0; i < STORE_PARTITIONS; i++)
 	{
-		Datum		values[Natts_outbox];
-		bool		nulls[Natts_outbox];
+		Relation	rel = table_open(parts[i], AccessShareLock);
+		TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+		HeapTuple	tuple;
 
-		heap_deform_tuple(tuple, RelationGetDescr(rel), values, nulls);
-		if (FullTransactionIdIsValid(self) &&
-			FullTransactionIdEquals(DatumGetFullTransactionId(values[Anum_outbox_txid - 1]), self))
-			continue;
-		decode_record(rsinfo,
-					  values[Anum_outbox_txid - 1],
-					  values[Anum_outbox_seq - 1],
-					  values[Anum_outbox_batch - 1],
-					  DatumGetByteaPP(values[Anum_outbox_data - 1]));
+		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			Datum		values[Natts_outbox];
+			bool		nulls[Natts_outbox];
+
+			heap_deform_tuple(tuple, RelationGetDescr(rel), values, nulls);
+			if (FullTransactionIdIsValid(self) &&
+				FullTransactionIdEquals(DatumGetFullTransactionId(values[Anum_outbox_txid - 1]), self))
+				continue;
+			decode_record(rsinfo,
+						  values[Anum_outbox_txid - 1],
+						  values[Anum_outbox_seq - 1],
+						  values[Anum_outbox_batch - 1],
+						  DatumGetByteaPP(values[Anum_outbox_data - 1]));
+		}
+		table_endscan(scan);
+		table_close(rel, NoLock);
 	}
-	table_endscan(scan);
-	table_close(rel, NoLock);
 
 	return (Datum) 0;
 }

@@ -5,8 +5,11 @@
  *
  * Every parameter a producing backend reads is PGC_USERSET: it only shapes
  * what the session itself does (how loud a dropped event is, whether emit
- * opens a buffer, when the buffer spills to disk).  The prefix is reserved
- * so that a misspelt emissions.* setting is reported instead of ignored.
+ * opens a buffer, when the buffer spills to disk).  The delivery worker's
+ * parameters are PGC_SIGHUP: they are the administrator's, set in
+ * postgresql.conf or with ALTER SYSTEM, and the worker rereads them on
+ * SIGHUP.  The prefix is reserved so that a misspelt emissions.* setting is
+ * reported instead of ignored.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +24,12 @@
 int			emissions_log_dropped = NOTICE;
 bool		emissions_auto_start = false;
 int			emissions_max_buffer_bytes = 8 * 1024 * 1024;
+char	   *emissions_notify_channel = NULL;
+int			emissions_poll_interval_ms = 1000;
+int			emissions_batch_size = 1000;
+int			emissions_max_attempts = 5;
+int			emissions_max_cascade_depth = 8;
+int			emissions_retention_s = 3600;
 
 static const struct config_enum_entry log_dropped_options[] = {
 	{"off", EMISSIONS_LOG_DROPPED_OFF, false},
@@ -30,6 +39,19 @@ static const struct config_enum_entry log_dropped_options[] = {
 	{"warning", WARNING, false},
 	{NULL, 0, false}
 };
+
+/* A channel name must fit NOTIFY's limit; empty disables the adapter. */
+static bool
+check_notify_channel(char **newval, void **extra, GucSource source)
+{
+	if (strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A channel name is at most %d bytes long.",
+							NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
 
 /*
  * Register the parameters; called once from _PG_init.
@@ -65,6 +87,70 @@ emissions_define_settings(void)
 							INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("emissions.notify_channel",
+							   "Channel on which every delivered event is sent with NOTIFY; empty disables it.",
+							   NULL,
+							   &emissions_notify_channel,
+							   "emissions",
+							   PGC_SIGHUP,
+							   0,
+							   check_notify_channel, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.poll_interval",
+							"Time the delivery worker sleeps when nothing wakes it.",
+							NULL,
+							&emissions_poll_interval_ms,
+							1000,
+							10,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.batch_size",
+							"Events the delivery worker delivers in one transaction, at most; a transaction's events are never split.",
+							NULL,
+							&emissions_batch_size,
+							1000,
+							1,
+							INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.max_attempts",
+							"Tries of a failing adapter delivery, the first included, before it becomes a dead letter.",
+							NULL,
+							&emissions_max_attempts,
+							5,
+							1,
+							1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.max_cascade_depth",
+							"Generations of events that handler functions may emit in cascade.",
+							NULL,
+							&emissions_max_cascade_depth,
+							8,
+							0,
+							1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.retention",
+							"How long delivered events stay readable through emissions_events().",
+							NULL,
+							&emissions_retention_s,
+							3600,
+							0,
+							INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("emissions");

@@ -14,6 +14,12 @@
 extern int	emissions_log_dropped;
 extern bool emissions_auto_start;
 extern int	emissions_max_buffer_bytes;
+extern char *emissions_notify_channel;
+extern int	emissions_poll_interval_ms;
+extern int	emissions_batch_size;
+extern int	emissions_max_attempts;
+extern int	emissions_max_cascade_depth;
+extern int	emissions_retention_s;
 
 extern void emissions_define_settings(void);
 

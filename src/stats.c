@@ -15,6 +15,10 @@
  * adds them to the shared entry when the transaction ends; it takes only a
  * spinlock and cannot fail, so it is safe in the commit and abort callbacks.
  *
+ * The delivery worker adds what it delivered after each of its transactions
+ * commits (emissions_stats_add_delivery), with the time and the lag of its
+ * last delivery.
+ *
  * Without shared_preload_libraries there is no shared memory: counting is
  * skipped and reading the counters raises an error that says so.
  *
@@ -33,6 +37,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "registry.h"
 #include "stats.h"
 
 /* Databases with counters; past this, further databases are not counted. */
@@ -44,6 +49,8 @@ typedef struct DatabaseStats
 	slock_t		mutex;
 	EmissionsCounters counts;
 	TimestampTz reset_at;
+	TimestampTz last_delivery_at;	/* 0: none yet */
+	int64		delivery_lag_us;	/* of the last delivery */
 } DatabaseStats;
 
 EmissionsCounters emissions_xact_counts;
@@ -119,6 +126,8 @@ emissions_stats_attach(void)
 		SpinLockInit(&entry->mutex);
 		memset(&entry->counts, 0, sizeof(EmissionsCounters));
 		entry->reset_at = GetCurrentTimestamp();
+		entry->last_delivery_at = 0;
+		entry->delivery_lag_us = 0;
 	}
 	LWLockRelease(stats_lock);
 
@@ -162,6 +171,28 @@ emissions_stats_publish(void)
 	memset(&emissions_xact_counts, 0, sizeof(EmissionsCounters));
 }
 
+/*
+ * Add what a committed delivery transaction of the worker did.
+ */
+void
+emissions_stats_add_delivery(int64 delivered, int64 failed,
+							 int64 dead_lettered, TimestampTz delivered_at,
+							 int64 lag_us)
+{
+	if (my_stats == NULL)
+		return;
+	SpinLockAcquire(&my_stats->mutex);
+	my_stats->counts.events_delivered += delivered;
+	my_stats->counts.deliveries_failed += failed;
+	my_stats->counts.events_dead_lettered += dead_lettered;
+	if (delivered > 0)
+	{
+		my_stats->last_delivery_at = delivered_at;
+		my_stats->delivery_lag_us = lag_us;
+	}
+	SpinLockRelease(&my_stats->mutex);
+}
+
 /* Error out when the counters do not exist. */
 static void
 require_shared_memory(void)
@@ -182,8 +213,11 @@ emissions_stats_counters(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	EmissionsCounters counts;
 	TimestampTz reset_at;
-	Datum		values[11];
-	bool		nulls[11] = {0};
+	TimestampTz last_delivery_at;
+	int64		lag_us;
+	pid_t		worker_pid = emissions_registry_worker_pid(MyDatabaseId);
+	Datum		values[17];
+	bool		nulls[17] = {0};
 	int			i = 0;
 
 	require_shared_memory();
@@ -196,6 +230,8 @@ emissions_stats_counters(PG_FUNCTION_ARGS)
 	SpinLockAcquire(&my_stats->mutex);
 	counts = my_stats->counts;
 	reset_at = my_stats->reset_at;
+	last_delivery_at = my_stats->last_delivery_at;
+	lag_us = my_stats->delivery_lag_us;
 	SpinLockRelease(&my_stats->mutex);
 
 	values[i++] = Int64GetDatum(counts.buffers_started);
@@ -208,6 +244,20 @@ emissions_stats_counters(PG_FUNCTION_ARGS)
 	values[i++] = Int64GetDatum(counts.batches_persisted);
 	values[i++] = Int64GetDatum(counts.buffers_spilled);
 	values[i++] = Int64GetDatum(counts.bytes_spilled);
+	values[i++] = Int64GetDatum(counts.events_delivered);
+	values[i++] = Int64GetDatum(counts.deliveries_failed);
+	values[i++] = Int64GetDatum(counts.events_dead_lettered);
+	nulls[i] = (worker_pid == 0);
+	values[i++] = Int32GetDatum((int32) worker_pid);
+	nulls[i] = (last_delivery_at == 0);
+	values[i++] = TimestampTzGetDatum(last_delivery_at);
+	{
+		Interval   *lag = palloc0(sizeof(Interval));
+
+		lag->time = lag_us;
+		nulls[i] = (last_delivery_at == 0);
+		values[i++] = IntervalPGetDatum(lag);
+	}
 	values[i++] = TimestampTzGetDatum(reset_at);
 	Assert(i == tupdesc->natts);
 
@@ -229,6 +279,8 @@ emissions_stats_reset(PG_FUNCTION_ARGS)
 		SpinLockAcquire(&my_stats->mutex);
 		memset(&my_stats->counts, 0, sizeof(EmissionsCounters));
 		my_stats->reset_at = now;
+		my_stats->last_delivery_at = 0;
+		my_stats->delivery_lag_us = 0;
 		SpinLockRelease(&my_stats->mutex);
 	}
 	PG_RETURN_VOID();

@@ -8,6 +8,8 @@
 #ifndef EMISSIONS_STATS_H
 #define EMISSIONS_STATS_H
 
+#include "datatype/timestamp.h"
+
 /*
  * The counters.  A backend adds to its own copy while a transaction runs
  * (no lock on the hot path) and publishes it when the transaction ends.
@@ -24,6 +26,9 @@ typedef struct EmissionsCounters
 	int64		events_persisted;
 	int64		batches_persisted;
 	int64		bytes_spilled;
+	int64		events_delivered;
+	int64		deliveries_failed;
+	int64		events_dead_lettered;
 } EmissionsCounters;
 
 /* This backend's counts for the current transaction. */
@@ -32,6 +37,10 @@ extern EmissionsCounters emissions_xact_counts;
 extern bool emissions_stats_available(void);
 extern void emissions_stats_attach(void);
 extern void emissions_stats_publish(void);
+extern void emissions_stats_add_delivery(int64 delivered, int64 failed,
+										 int64 dead_lettered,
+										 TimestampTz delivered_at,
+										 int64 lag_us);
 extern void emissions_stats_shmem_request(void);
 extern void emissions_stats_shmem_startup(void);
 

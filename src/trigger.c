@@ -371,8 +371,18 @@ emissions_trigger(PG_FUNCTION_ARGS)
 										   "emissions trigger row",
 										   ALLOCSET_DEFAULT_SIZES);
 
-	if (!emissions_buffer_active())
-		emissions_open_buffer();
+	if (!emissions_ensure_buffer())
+	{
+		/* A handler past the cascade limit changed the table. */
+		Tuplestorestate *rows = trigdata->tg_newtable ?
+			trigdata->tg_newtable : trigdata->tg_oldtable;
+
+		emissions_note_dropped(change.type, change.type_len,
+							   TRIGGER_FIRED_FOR_ROW(tg_event) ? 1 :
+							   rows ? tuplestore_tuple_count(rows) : 0);
+		MemoryContextDelete(change.row_cxt);
+		return PointerGetDatum(NULL);
+	}
 
 	if (TRIGGER_FIRED_FOR_ROW(tg_event))
 	{

@@ -1,0 +1,351 @@
+/*-------------------------------------------------------------------------
+ *
+ * adapters.c
+ *	  Delivery targets: loading them and delivering events to them.
+ *
+ * The delivery worker loads the adapters once per delivery transaction
+ * (a small SPI query) and asks each whether it wants an event (its type
+ * globs).  NOTIFY adapters are served by the worker itself, like the
+ * default channel.  Table and function adapters run user code, so each
+ * "call" (the matching events of one source transaction, for one adapter)
+ * runs in a subtransaction of its own, as the adapter's owner
+ * (SetUserIdAndSecContext), with any setting it changes undone afterwards.
+ * A call that fails is rolled back alone and its error returned; the
+ * caller records it for a retry.  All events of a source transaction go to
+ * an adapter in one call, so a table adapter shows all of them or none.
+ *
+ * Table adapters insert one row per event: the columns of the table named
+ * like envelope fields are filled from the envelope with
+ * jsonb_populate_record, the others keep their defaults.  Function
+ * adapters are called through fmgr with the envelope as their jsonb
+ * argument, each call with a buffer of its own (buffer.c), so that what a
+ * handler emits cascades at the next depth.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "adapters.h"
+#include "buffer.h"
+#include "extension.h"
+#include "settings.h"
+
+/* Envelope fields a table adapter's columns are matched against. */
+static const char *const envelope_fields[] = {
+	"id", "type", "payload", "metadata", "emitted_at", "txid", "database"
+};
+
+/*
+ * The adapters of this database, in name order.  Runs in a transaction,
+ * with SPI connected; the list lives in CurrentMemoryContext.
+ */
+List *
+adapters_load(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *result = NIL;
+	char	   *sql;
+	uint64		i;
+
+	sql = psprintf("SELECT name, kind, target, target_oid, types, owner::pg_catalog.oid,"
+				   " COALESCE((options->>'max_attempts')::integer, 0),"
+				   " COALESCE((options->>'omit_payload')::boolean, false)"
+				   " FROM %s ORDER BY name",
+				   emissions_qualified_name("emissions_adapters"));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the emissions adapters");
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+		Adapter    *adapter = palloc0(sizeof(Adapter));
+		char	   *kind;
+		bool		isnull;
+
+		adapter->name = SPI_getvalue(tuple, desc, 1);
+		kind = SPI_getvalue(tuple, desc, 2);
+		adapter->kind = strcmp(kind, "notify") == 0 ? ADAPTER_NOTIFY :
+			strcmp(kind, "table") == 0 ? ADAPTER_TABLE : ADAPTER_FUNCTION;
+		adapter->target = SPI_getvalue(tuple, desc, 3);
+		adapter->target_oid = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
+		adapter->types = SPI_getvalue(tuple, desc, 5);
+		adapter->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 6, &isnull));
+		adapter->max_attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 7, &isnull));
+		adapter->omit_payload = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+		result = lappend(result, adapter);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return result;
+}
+
+/* Whether type[0..len) matches glob[0..glob_len), '*' matching any run. */
+static bool
+glob_match(const char *glob, int glob_len, const char *type, int len)
+{
+	int			g = 0;
+	int			t = 0;
+	int			star = -1;
+	int			resume = 0;
+
+	while (t < len)
+	{
+		if (g < glob_len && glob[g] == '*')
+		{
+			star = g++;
+			resume = t;
+		}
+		else if (g < glob_len && glob[g] == type[t])
+		{
+			g++;
+			t++;
+		}
+		else if (star >= 0)
+		{
+			g = star + 1;
+			t = ++resume;
+		}
+		else
+			return false;
+	}
+	while (g < glob_len && glob[g] == '*')
+		g++;
+	return g == glob_len;
+}
+
+/*
+ * Whether the event type type[0..len) matches one of the comma-separated
+ * globs of types.
+ */
+bool
+types_match(const char *types, const char *type, int len)
+{
+	const char *start = types;
+
+	for (;;)
+	{
+		const char *end = strchr(start, ',');
+		int			glob_len = end ? end - start : strlen(start);
+
+		if (glob_match(start, glob_len, type, len))
+			return true;
+		if (end == NULL)
+			return false;
+		start = end + 1;
+	}
+}
+
+/*
+ * Whether adapter wants events of type type[0..len).
+ */
+bool
+adapter_wants(const Adapter *adapter, const char *type, int len)
+{
+	return types_match(adapter->types, type, len);
+}
+
+/*
+ * Tries a failing call of adapter gets before it becomes a dead letter.
+ */
+int
+adapter_max_attempts(const Adapter *adapter)
+{
+	return adapter->max_attempts > 0 ? adapter->max_attempts :
+		emissions_max_attempts;
+}
+
+/*
+ * The envelope of event as jsonb, parsed from its text on first use, in
+ * CurrentMemoryContext.
+ */
+Jsonb *
+outgoing_envelope_jsonb(OutgoingEvent *event)
+{
+	if (event->envelope_jsonb == NULL)
+		event->envelope_jsonb =
+			DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											   CStringGetDatum(event->envelope)));
+	return event->envelope_jsonb;
+}
+
+/* Prepare the INSERT of a table adapter, as its owner. */
+static void
+prepare_table_insert(Adapter *adapter)
+{
+	Relation	rel = try_relation_open(adapter->target_oid, AccessShareLock);
+	TupleDesc	desc;
+	StringInfoData columns;
+	char	   *table;
+	char	   *sql;
+	Oid			argtype = JSONBOID;
+	int			i;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table of adapter \"%s\" no longer exists",
+						adapter->name),
+				 errhint("Drop the adapter with emissions_drop_adapter().")));
+
+	initStringInfo(&columns);
+	desc = RelationGetDescr(rel);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			f;
+
+		if (att->attisdropped)
+			continue;
+		for (f = 0; f < lengthof(envelope_fields); f++)
+		{
+			if (strcmp(NameStr(att->attname), envelope_fields[f]) == 0)
+			{
+				if (columns.len > 0)
+					appendStringInfoString(&columns, ", ");
+				appendStringInfoString(&columns,
+									   quote_identifier(NameStr(att->attname)));
+			}
+		}
+	}
+	table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+									   RelationGetRelationName(rel));
+	relation_close(rel, AccessShareLock);
+	if (columns.len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("table %s has no column named like an envelope field",
+						table),
+				 errhint("Give it columns among id, type, payload, metadata, emitted_at, txid and database.")));
+
+	sql = psprintf("INSERT INTO %s (%s) SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1)",
+				   table, columns.data, columns.data, table);
+	adapter->insert_plan = SPI_prepare(sql, 1, &argtype);
+	if (adapter->insert_plan == NULL)
+		elog(ERROR, "could not prepare the insert of adapter \"%s\": %s",
+			 adapter->name, SPI_result_code_string(SPI_result));
+}
+
+/* Insert one row per event into a table adapter's table. */
+static void
+deliver_to_table(Adapter *adapter, OutgoingEvent **events, int n)
+{
+	int			i;
+
+	if (adapter->insert_plan == NULL)
+		prepare_table_insert(adapter);
+	for (i = 0; i < n; i++)
+	{
+		Datum		arg = JsonbPGetDatum(outgoing_envelope_jsonb(events[i]));
+		int			rc = SPI_execute_plan(adapter->insert_plan, &arg, NULL,
+										  false, 0);
+
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "insert of adapter \"%s\" failed: %s",
+				 adapter->name, SPI_result_code_string(rc));
+	}
+}
+
+/* Call a function adapter once per event, each with a buffer of its own. */
+static void
+deliver_to_function(Adapter *adapter, OutgoingEvent **events, int n)
+{
+	FmgrInfo	flinfo;
+	AclResult	aclresult;
+	int			i;
+
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(adapter->target_oid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function of adapter \"%s\" no longer exists",
+						adapter->name),
+				 errhint("Drop the adapter with emissions_drop_adapter().")));
+	aclresult = pg_proc_aclcheck(adapter->target_oid, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION,
+					   get_func_name(adapter->target_oid));
+	fmgr_info(adapter->target_oid, &flinfo);
+
+	for (i = 0; i < n; i++)
+	{
+		LOCAL_FCINFO(fcinfo, 1);
+
+		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = JsonbPGetDatum(outgoing_envelope_jsonb(events[i]));
+		fcinfo->args[0].isnull = false;
+
+		emissions_buffer_enter_handler(events[i]->depth + 1);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		(void) FunctionCallInvoke(fcinfo);
+		PopActiveSnapshot();
+		emissions_buffer_leave_handler();
+		CommandCounterIncrement();
+	}
+}
+
+/*
+ * Deliver events[0..n) (matching events of one source transaction) to a
+ * table or function adapter, in a subtransaction, as the adapter's owner.
+ * Returns false, with the error in *error (in CurrentMemoryContext), when
+ * the call failed and was rolled back.  Runs with SPI connected.
+ */
+bool
+adapter_deliver(Adapter *adapter, OutgoingEvent **events, int n,
+				ErrorData **error)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner resowner = CurrentResourceOwner;
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		ok = true;
+
+	Assert(adapter->kind != ADAPTER_NOTIFY);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			save_nestlevel = NewGUCNestLevel();
+
+		SetUserIdAndSecContext(adapter->owner,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		if (adapter->kind == ADAPTER_TABLE)
+			deliver_to_table(adapter, events, n);
+		else
+			deliver_to_function(adapter, events, n);
+		AtEOXact_GUC(false, save_nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = resowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		*error = CopyErrorData();
+		FlushErrorState();
+
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = resowner;
+		emissions_buffer_reset_handler();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}

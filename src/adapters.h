@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * adapters.h
+ *	  Delivery targets: loading them and delivering events to them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMISSIONS_ADAPTERS_H
+#define EMISSIONS_ADAPTERS_H
+
+#include "access/transam.h"
+#include "executor/spi.h"
+#include "utils/elog.h"
+#include "utils/jsonb.h"
+
+typedef enum AdapterKind
+{
+	ADAPTER_NOTIFY,
+	ADAPTER_TABLE,
+	ADAPTER_FUNCTION
+} AdapterKind;
+
+typedef struct Adapter
+{
+	char	   *name;
+	AdapterKind kind;
+	char	   *target;			/* channel, or quoted qualified name */
+	Oid			target_oid;		/* table or function */
+	char	   *types;			/* comma-separated globs */
+	Oid			owner;
+	int			max_attempts;	/* 0: emissions.max_attempts */
+	bool		omit_payload;	/* notify: envelopes never carry the payload */
+	SPIPlanPtr	insert_plan;	/* table: prepared on first use */
+} Adapter;
+
+/* One event on its way to the adapters of a delivery transaction. */
+typedef struct OutgoingEvent
+{
+	int64		id;
+	FullTransactionId txid;
+	int			depth;			/* cascade generation */
+	const char *type;
+	int			type_len;
+	char	   *envelope;		/* full JSON envelope, or NULL (a retry) */
+	Jsonb	   *envelope_jsonb; /* built on first use */
+} OutgoingEvent;
+
+extern List *adapters_load(void);
+extern bool adapter_wants(const Adapter *adapter, const char *type, int len);
+extern bool types_match(const char *types, const char *type, int len);
+extern bool adapter_deliver(Adapter *adapter, OutgoingEvent **events, int n,
+							ErrorData **error);
+extern Jsonb *outgoing_envelope_jsonb(OutgoingEvent *event);
+extern int	adapter_max_attempts(const Adapter *adapter);
+
+#endif							/* EMISSIONS_ADAPTERS_H */

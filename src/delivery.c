@@ -1,0 +1,529 @@
+/*-------------------------------------------------------------------------
+ *
+ * delivery.c
+ *	  One pass of the delivery worker: committed outbox rows to adapters.
+ *
+ * A pass reads the outbox partitions under one snapshot and collects the
+ * visible rows (committed, not yet delivered) with their place: partition,
+ * TID, transaction, sequence number.  Sorted by (txid, seq), they are
+ * delivered in chunks of whole transactions, about emissions.batch_size
+ * events each, every chunk in a worker transaction of its own that:
+ *
+ *	 - fetches each row by TID and assigns its events the next ids, so ids
+ *	   increase along the stream and a transaction's events are consecutive;
+ *	 - NOTIFYs each event's envelope on the default channel and on every
+ *	   notify adapter that wants it (only this worker notifies, so producers
+ *	   never wait for the notification queue's lock);
+ *	 - calls the table and function adapters, one call per adapter and
+ *	   source transaction (adapters.c), recording failed calls for a retry;
+ *	 - copies the row into the event log and deletes it from the outbox.
+ *
+ * All of it commits together: an event is in an adapter table, in the log
+ * and out of the outbox, or none of these.  A crash loses nothing and
+ * doubles nothing; the NOTIFYs of a transaction that did not commit were
+ * never sent.  The worker commits synchronously: if its commit could be
+ * lost in a crash after listeners saw the NOTIFYs, the events would be
+ * delivered again under new ids, and a consumer catching up by id would
+ * miss them.
+ *
+ * A transaction that commits late (its xid below ones already delivered)
+ * is simply seen by a later pass, and gets later ids: nothing is skipped.
+ * Rows of a transaction still in progress, or prepared, are invisible and
+ * wait for their commit.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/commit_ts.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "adapters.h"
+#include "delivery.h"
+#include "envelope.h"
+#include "event_format.h"
+#include "event_log.h"
+#include "extension.h"
+#include "outbox.h"
+#include "retries.h"
+#include "rotation.h"
+#include "settings.h"
+#include "stats.h"
+
+/* How often the storage is looked at for rotation. */
+#define MAINTENANCE_INTERVAL_MS	1000
+
+/* A committed outbox row waiting for delivery. */
+typedef struct RowRef
+{
+	Oid			relid;			/* partition */
+	ItemPointerData tid;
+	FullTransactionId txid;
+	int32		seq;
+	int32		events;
+	int16		depth;
+} RowRef;
+
+/* What the worker's transactions did, for the counters. */
+typedef struct Totals
+{
+	int64		delivered;
+	int64		failed;
+	int64		dead_lettered;
+	int64		lag_us;
+} Totals;
+
+static MemoryContext pass_cxt = NULL;
+
+static int
+rowref_cmp(const void *a, const void *b)
+{
+	const RowRef *ra = a;
+	const RowRef *rb = b;
+
+	if (FullTransactionIdPrecedes(ra->txid, rb->txid))
+		return -1;
+	if (FullTransactionIdPrecedes(rb->txid, ra->txid))
+		return 1;
+	return (ra->seq > rb->seq) - (ra->seq < rb->seq);
+}
+
+/* Start a worker transaction with SPI connected and a snapshot set. */
+static void
+begin_work(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/* Commit the transaction begin_work started. */
+static void
+end_work(void)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * The visible outbox rows, sorted by (txid, seq), into *rows (pass memory).
+ */
+static int
+collect_rows(RowRef **rows)
+{
+	Oid			parts[STORE_PARTITIONS];
+	int			n = 0;
+	int			cap = 64;
+	int			i;
+
+	*rows = MemoryContextAlloc(pass_cxt, sizeof(RowRef) * cap);
+	emissions_outbox_partitions(parts);
+	for (i = 0; i < STORE_PARTITIONS; i++)
+	{
+		Relation	rel = table_open(parts[i], AccessShareLock);
+		TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+		TupleDesc	desc = RelationGetDescr(rel);
+		HeapTuple	tuple;
+
+		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			RowRef	   *row;
+			bool		isnull;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				*rows = repalloc_huge(*rows, sizeof(RowRef) * cap);
+			}
+			row = &(*rows)[n++];
+			row->relid = parts[i];
+			row->tid = tuple->t_self;
+			row->txid = DatumGetFullTransactionId(heap_getattr(tuple, Anum_outbox_txid, desc, &isnull));
+			row->seq = DatumGetInt32(heap_getattr(tuple, Anum_outbox_seq, desc, &isnull));
+			row->events = DatumGetInt32(heap_getattr(tuple, Anum_outbox_events, desc, &isnull));
+			row->depth = DatumGetInt16(heap_getattr(tuple, Anum_outbox_depth, desc, &isnull));
+		}
+		table_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	if (n > 1)
+		qsort(*rows, n, sizeof(RowRef), rowref_cmp);
+	return n;
+}
+
+/* End of the chunk starting at rows[from]: whole transactions, about
+ * emissions.batch_size events. */
+static int
+chunk_end(const RowRef *rows, int nrows, int from)
+{
+	int64		events = 0;
+	int			i = from;
+
+	while (i < nrows)
+	{
+		FullTransactionId txid = rows[i].txid;
+
+		if (events > 0 && events + rows[i].events > emissions_batch_size)
+			break;
+		while (i < nrows && FullTransactionIdEquals(rows[i].txid, txid))
+			events += rows[i++].events;
+	}
+	return i;
+}
+
+/*
+ * Fetch the row by TID and detoast its data; NULL when the row is gone
+ * (someone truncated the outbox since the scan).  The partition must be
+ * locked.
+ */
+static bytea *
+fetch_row_data(Relation rel, const RowRef *row)
+{
+	HeapTupleData tuple;
+	Buffer		buffer;
+	bytea	   *data = NULL;
+
+	if (ItemPointerGetBlockNumber(&row->tid) >= RelationGetNumberOfBlocks(rel))
+		return NULL;
+	tuple.t_self = row->tid;
+	if (heap_fetch(rel, GetActiveSnapshot(), &tuple, &buffer, false))
+	{
+		bool		isnull;
+		Datum		datum = heap_getattr(&tuple, Anum_outbox_data,
+										 RelationGetDescr(rel), &isnull);
+
+		data = DatumGetByteaPCopy(datum);
+		ReleaseBuffer(buffer);
+	}
+	return data;
+}
+
+/* NOTIFY event on channel, without its payload if the envelope is too big. */
+static void
+notify_event(const char *channel, OutgoingEvent *event,
+			 const DecodedEvent *decoded, const char *dbname,
+			 bool omit_payload)
+{
+	StringInfoData buf;
+
+	if (!omit_payload && strlen(event->envelope) <= ENVELOPE_NOTIFY_MAX_BYTES)
+	{
+		Async_Notify(channel, event->envelope);
+		return;
+	}
+	initStringInfo(&buf);
+	envelope_build(&buf, event->id, decoded, event->txid, dbname,
+				   ENVELOPE_OMIT_PAYLOAD);
+	if (buf.len > ENVELOPE_NOTIFY_MAX_BYTES)
+	{
+		resetStringInfo(&buf);
+		envelope_build(&buf, event->id, decoded, event->txid, dbname,
+					   ENVELOPE_OMIT_PAYLOAD | ENVELOPE_OMIT_METADATA);
+	}
+	Async_Notify(channel, buf.data);
+	pfree(buf.data);
+}
+
+/* Time the transaction txid committed, if the server tracks it, or 0. */
+static TimestampTz
+commit_time(FullTransactionId txid)
+{
+	TimestampTz ts = 0;
+
+	if (track_commit_timestamp)
+		(void) TransactionIdGetCommitTsData(XidFromFullTransactionId(txid),
+											&ts, NULL);
+	return ts;
+}
+
+/*
+ * Deliver the events of one source transaction, rows[0..n), in the current
+ * worker transaction.
+ */
+static void
+deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
+					int n, Relation *rels, Oid *parts, Totals *totals,
+					TimestampTz now)
+{
+	OutgoingEvent *events;
+	DecodedEvent *decoded;
+	OutgoingEvent **matching;
+	int			total = 0;
+	int			count = 0;
+	int			i;
+	ListCell   *lc;
+
+	for (i = 0; i < n; i++)
+		total += rows[i].events;
+	events = palloc0(sizeof(OutgoingEvent) * total);
+	decoded = palloc0(sizeof(DecodedEvent) * total);
+	matching = palloc(sizeof(OutgoingEvent *) * total);
+
+	/* Fetch, number, log and remove each row; build the envelopes. */
+	for (i = 0; i < n; i++)
+	{
+		RowRef	   *row = &rows[i];
+		Relation	rel = NULL;
+		bytea	   *data;
+		const char *bytes;
+		Size		len;
+		Size		pos = 1;
+		int64		first_id = state->next_id;
+		int			p;
+
+		for (p = 0; p < STORE_PARTITIONS; p++)
+			if (parts[p] == row->relid)
+				rel = rels[p];
+		data = fetch_row_data(rel, row);
+		if (data == NULL)
+			continue;
+		bytes = VARDATA(data);
+		len = VARSIZE(data) - VARHDRSZ;
+		if (len < 1 || bytes[0] != OUTBOX_RECORD_VERSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("emissions outbox record has an unknown layout")));
+
+		while (count < total &&
+			   event_decode_next(bytes, len, &pos, &decoded[count]))
+		{
+			OutgoingEvent *event = &events[count];
+			StringInfoData buf;
+
+			event->id = state->next_id++;
+			event->txid = row->txid;
+			event->depth = row->depth;
+			event->type = decoded[count].type;
+			event->type_len = decoded[count].type_len;
+			initStringInfo(&buf);
+			envelope_build(&buf, event->id, &decoded[count], row->txid,
+						   state->dbname, 0);
+			event->envelope = buf.data;
+			count++;
+		}
+		if (state->next_id > first_id)
+			event_log_insert(state->log_part, first_id, state->next_id - 1,
+							 row->txid, now, data);
+		simple_heap_delete(rel, &row->tid);
+	}
+	if (count == 0)
+		return;
+
+	/* The default channel, then the adapters, in name order. */
+	if (emissions_notify_channel[0] != '\0')
+		for (i = 0; i < count; i++)
+			notify_event(emissions_notify_channel, &events[i], &decoded[i],
+						 state->dbname, false);
+	foreach(lc, adapters)
+	{
+		Adapter    *adapter = lfirst(lc);
+		ErrorData  *error = NULL;
+		int			m = 0;
+
+		for (i = 0; i < count; i++)
+		{
+			if (!adapter_wants(adapter, events[i].type, events[i].type_len))
+				continue;
+			if (adapter->kind == ADAPTER_NOTIFY)
+				notify_event(adapter->target, &events[i], &decoded[i],
+							 state->dbname, adapter->omit_payload);
+			else
+				matching[m++] = &events[i];
+		}
+		if (m > 0 && !adapter_deliver(adapter, matching, m, &error))
+		{
+			ereport(LOG,
+					(errmsg("emissions adapter \"%s\" failed: %s",
+							adapter->name, error->message),
+					 errdetail("%d events of transaction " UINT64_FORMAT " will be retried.",
+							   m, U64FromFullTransactionId(rows[0].txid))));
+			totals->failed += m;
+			totals->dead_lettered += retries_record(adapter, matching, m,
+													error, now);
+			if (state->next_retry_at == 0 ||
+				state->next_retry_at > TimestampTzPlusMilliseconds(now, 1000))
+				state->next_retry_at = TimestampTzPlusMilliseconds(now, 1000);
+		}
+	}
+
+	totals->delivered += count;
+	{
+		TimestampTz committed = commit_time(rows[0].txid);
+
+		if (committed == 0)
+			committed = decoded[count - 1].emitted_at;
+		totals->lag_us = Max(now - committed, 0);
+	}
+}
+
+/* Deliver rows[from..to) (whole transactions) in the current transaction. */
+static void
+deliver_chunk(DeliveryState *state, RowRef *rows, int from, int to,
+			  Totals *totals)
+{
+	Oid			parts[STORE_PARTITIONS];
+	Relation	rels[STORE_PARTITIONS];
+	List	   *adapters = adapters_load();
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	emissions_outbox_partitions(parts);
+	for (i = 0; i < STORE_PARTITIONS; i++)
+		rels[i] = table_open(parts[i], RowExclusiveLock);
+
+	for (i = from; i < to;)
+	{
+		int			end = i;
+
+		while (end < to && FullTransactionIdEquals(rows[end].txid, rows[i].txid))
+			end++;
+		deliver_transaction(state, adapters, &rows[i], end - i, rels, parts,
+							totals, now);
+		i = end;
+	}
+
+	for (i = 0; i < STORE_PARTITIONS; i++)
+		table_close(rels[i], NoLock);
+}
+
+/* Publish what a committed worker transaction did. */
+static void
+publish(Totals *totals)
+{
+	emissions_stats_add_delivery(totals->delivered, totals->failed,
+								 totals->dead_lettered, GetCurrentTimestamp(),
+								 totals->lag_us);
+	memset(totals, 0, sizeof(Totals));
+}
+
+/*
+ * Prepare the worker: check that the extension is installed and load the
+ * durable state.  False if the extension is not installed here.
+ */
+bool
+delivery_start(DeliveryState *state)
+{
+	bool		installed;
+
+	pass_cxt = AllocSetContextCreate(TopMemoryContext, "emissions delivery pass",
+									 ALLOCSET_DEFAULT_SIZES);
+	memset(state, 0, sizeof(DeliveryState));
+	begin_work("loading state");
+	installed = emissions_extension_lookup(NULL, NULL);
+	if (installed)
+	{
+		state->dbname = MemoryContextStrdup(TopMemoryContext,
+											get_database_name(MyDatabaseId));
+		rotation_load_state(state);
+		state->next_retry_at = retries_next_due();
+	}
+	end_work();
+	return installed;
+}
+
+/*
+ * One pass: deliver everything committed so far, then run the retries and
+ * the storage maintenance that are due.
+ */
+PassResult
+delivery_pass(DeliveryState *state)
+{
+	Totals		totals = {0};
+	RowRef	   *rows;
+	int			nrows;
+	int			from = 0;
+	TimestampTz now;
+
+	MemoryContextReset(pass_cxt);
+	begin_work("delivering events");
+	if (!emissions_extension_lookup(NULL, NULL))
+	{
+		end_work();
+		return PASS_EXTENSION_GONE;
+	}
+	nrows = collect_rows(&rows);
+	for (;;)
+	{
+		int			to = chunk_end(rows, nrows, from);
+		MemoryContext oldcxt;
+
+		if (to > from)
+		{
+			MemoryContext chunk_cxt = AllocSetContextCreate(pass_cxt,
+															"emissions delivery chunk",
+															ALLOCSET_DEFAULT_SIZES);
+
+			oldcxt = MemoryContextSwitchTo(chunk_cxt);
+			deliver_chunk(state, rows, from, to, &totals);
+			MemoryContextSwitchTo(oldcxt);
+			end_work();
+			MemoryContextDelete(chunk_cxt);
+			publish(&totals);
+		}
+		else
+			end_work();
+		from = to;
+		if (from >= nrows)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		begin_work("delivering events");
+	}
+
+	now = GetCurrentTimestamp();
+	if (state->next_retry_at != 0 && state->next_retry_at <= now)
+	{
+		begin_work("retrying failed deliveries");
+		retries_run_due(adapters_load(), now, &totals.delivered,
+						&totals.failed, &totals.dead_lettered);
+		state->next_retry_at = retries_next_due();
+		end_work();
+		publish(&totals);
+	}
+	if (state->next_maintenance_at <= now)
+	{
+		begin_work("rotating storage");
+		rotation_maintain(state, now);
+		/* Also notices dead letters replayed meanwhile. */
+		state->next_retry_at = retries_next_due();
+		end_work();
+		state->next_maintenance_at =
+			TimestampTzPlusMilliseconds(now, MAINTENANCE_INTERVAL_MS);
+	}
+	return nrows > 0 ? PASS_DELIVERED : PASS_IDLE;
+}
+
+/*
+ * How long the worker may sleep when nothing wakes it.
+ */
+long
+delivery_sleep_ms(const DeliveryState *state)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		sleep_ms = emissions_poll_interval_ms;
+
+	if (state->next_retry_at != 0)
+		sleep_ms = Min(sleep_ms, (long) ((state->next_retry_at - now) / 1000));
+	sleep_ms = Min(sleep_ms,
+				   (long) ((state->next_maintenance_at - now) / 1000));
+	return Max(sleep_ms, 1);
+}

@@ -1,0 +1,212 @@
+/*-------------------------------------------------------------------------
+ *
+ * event_log.c
+ *	  Delivered events kept for catch-up: writing and reading them.
+ *
+ * The delivery worker copies every outbox row it delivers, unchanged, into
+ * emissions_log with the id range its events got (first_id .. last_id, in
+ * emit order), in the same transaction as the delivery.  So an event is in
+ * the log exactly when it has been delivered, and ids in the log are
+ * contiguous and increase with last_id.  The table is partitioned for
+ * truncation by age (rotation.c) and indexed on last_id.
+ *
+ * emissions_events(after_id, max) and emissions_event(id) read it through
+ * SPI and decode the rows they need.  They are SECURITY DEFINER: the log
+ * itself is not readable by PUBLIC, the functions are (see the install
+ * script for why).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "event_format.h"
+#include "event_log.h"
+#include "extension.h"
+
+PG_FUNCTION_INFO_V1(emissions_events);
+PG_FUNCTION_INFO_V1(emissions_event);
+
+/* The worker's INSERT into the log, prepared once. */
+static SPIPlanPtr insert_plan = NULL;
+
+/*
+ * Add a log row for a delivered outbox row: its events got the ids
+ * first_id .. last_id.  Runs in the delivery transaction, SPI connected.
+ */
+void
+event_log_insert(int part, int64 first_id, int64 last_id,
+				 FullTransactionId txid, TimestampTz delivered_at, bytea *data)
+{
+	Datum		values[6];
+
+	if (insert_plan == NULL)
+	{
+		Oid			argtypes[] = {INT8OID, INT8OID, XID8OID, TIMESTAMPTZOID,
+		INT2OID, BYTEAOID};
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = psprintf("INSERT INTO %s (first_id, last_id, txid, delivered_at,"
+					   " part, data) VALUES ($1, $2, $3, $4, $5, $6)",
+					   emissions_qualified_name("emissions_log"));
+		plan = SPI_prepare(sql, lengthof(argtypes), argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the event log insert: %s",
+				 SPI_result_code_string(SPI_result));
+		insert_plan = plan;
+	}
+
+	values[0] = Int64GetDatum(first_id);
+	values[1] = Int64GetDatum(last_id);
+	values[2] = FullTransactionIdGetDatum(txid);
+	values[3] = TimestampTzGetDatum(delivered_at);
+	values[4] = Int16GetDatum((int16) part);
+	values[5] = PointerGetDatum(data);
+	if (SPI_execute_plan(insert_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write the event log");
+}
+
+/*
+ * Highest event id in the log, or 0 when it is empty.  SPI connected.
+ */
+int64
+event_log_max_id(void)
+{
+	char	   *sql;
+	bool		isnull;
+	Datum		max;
+
+	sql = psprintf("SELECT pg_catalog.max(last_id) FROM %s",
+				   emissions_qualified_name("emissions_log"));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the event log");
+	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						&isnull);
+	return isnull ? 0 : DatumGetInt64(max);
+}
+
+/*
+ * Put the events of the log rows SPI returned with ids in (after_id,
+ * up_to] into the result, at most max of them.
+ */
+static void
+emit_rows(ReturnSetInfo *rsinfo, int64 after_id, int64 up_to, int64 max)
+{
+	int64		emitted = 0;
+	uint64		r;
+
+	for (r = 0; r < SPI_processed && emitted < max; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		Datum		txid = SPI_getbinval(tuple, desc, 2, &isnull);
+		Datum		delivered_at = SPI_getbinval(tuple, desc, 3, &isnull);
+		bytea	   *record = DatumGetByteaPP(SPI_getbinval(tuple, desc, 4,
+														   &isnull));
+		const char *data = VARDATA_ANY(record);
+		Size		len = VARSIZE_ANY_EXHDR(record);
+		Size		pos = 1;
+		DecodedEvent event;
+
+		if (len < 1 || data[0] != OUTBOX_RECORD_VERSION)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("emissions log record has an unknown layout")));
+
+		for (; event_decode_next(data, len, &pos, &event); id++)
+		{
+			Datum		values[7];
+			bool		nulls[7] = {0};
+
+			if (id <= after_id)
+				continue;
+			if (id > up_to || emitted >= max)
+				break;
+			values[0] = Int64GetDatum(id);
+			values[1] = PointerGetDatum(cstring_to_text_with_len(event.type,
+																 event.type_len));
+			values[2] = PointerGetDatum(event_copy_jsonb(event.payload));
+			values[3] = PointerGetDatum(event_copy_jsonb(event.metadata));
+			values[4] = TimestampTzGetDatum(event.emitted_at);
+			values[5] = txid;
+			values[6] = delivered_at;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+								 nulls);
+			emitted++;
+		}
+	}
+}
+
+/* Run the log query sql with one bigint and one integer parameter. */
+static void
+query_log(const char *condition, int64 id, int64 limit)
+{
+	Oid			argtypes[] = {INT8OID, INT8OID};
+	Datum		args[2];
+	char	   *sql;
+
+	args[0] = Int64GetDatum(id);
+	args[1] = Int64GetDatum(limit);
+	sql = psprintf("SELECT first_id, txid, delivered_at, data FROM %s"
+				   " WHERE %s ORDER BY last_id LIMIT $2",
+				   emissions_qualified_name("emissions_log"), condition);
+	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 0) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read the event log");
+}
+
+/*
+ * emissions_events(after_id, max): delivered events with an id above
+ * after_id, in id order, at most max.
+ */
+Datum
+emissions_events(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		after_id = PG_GETARG_INT64(0);
+	int32		max = PG_GETARG_INT32(1);
+
+	if (max < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max must not be negative")));
+	InitMaterializedSRF(fcinfo, 0);
+	if (max == 0)
+		return (Datum) 0;
+
+	SPI_connect();
+	/* Every row holds at least one event: max rows are enough. */
+	query_log("last_id OPERATOR(pg_catalog.>) $1", after_id, max);
+	emit_rows(rsinfo, after_id, PG_INT64_MAX, max);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * emissions_event(id): the delivered event with that id, if it is still
+ * kept.
+ */
+Datum
+emissions_event(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		id = PG_GETARG_INT64(0);
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	query_log("last_id OPERATOR(pg_catalog.>=) $1", id, 1);
+	emit_rows(rsinfo, id - 1, id, 1);
+	SPI_finish();
+	return (Datum) 0;
+}

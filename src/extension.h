@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension.h
+ *	  Finding the extension's objects in the current database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMISSIONS_EXTENSION_H
+#define EMISSIONS_EXTENSION_H
+
+extern bool emissions_extension_lookup(Oid *schema, Oid *owner);
+extern Oid	emissions_extension_schema(void);
+extern Oid	emissions_extension_relid(const char *relname);
+extern char *emissions_qualified_name(const char *relname);
+
+#endif							/* EMISSIONS_EXTENSION_H */

@@ -1,0 +1,298 @@
+/*-------------------------------------------------------------------------
+ *
+ * retries.c
+ *	  Failed adapter deliveries: retries with backoff, then dead letters.
+ *
+ * When a call of a table or function adapter fails, its events are written
+ * to emissions_failed_deliveries in the delivery transaction (which goes on
+ * and commits everything else), one row per event, with the error's
+ * SQLSTATE and message and the time of the next try: one second after the
+ * first failure, doubling after each further one, up to an hour.  After
+ * the adapter's maximum number of tries the row stays, without a next try:
+ * a dead letter, until emissions_replay() schedules it again.
+ *
+ * The worker runs the retries that are due in a transaction of their own,
+ * grouped as they failed (adapter and source transaction), each group in
+ * one call, exactly as a first delivery.  Retried events reach the adapter
+ * after later events did: order is kept only among first deliveries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "extension.h"
+#include "retries.h"
+
+/* Seconds before the next try after attempts failed tries. */
+static int
+backoff_seconds(int attempts)
+{
+	return 1 << Min(Max(attempts - 1, 0), 11);
+}
+
+/*
+ * Record the failed call of adapter for events[0..n) (its first try).
+ * Returns how many became dead letters at once (max_attempts = 1).  Runs
+ * in the delivery transaction, with SPI connected.
+ */
+int64
+retries_record(const Adapter *adapter, OutgoingEvent **events, int n,
+			   const ErrorData *error, TimestampTz now)
+{
+	static const Oid argtypes[] = {
+		TEXTOID, OIDOID, INT8OID, XID8OID, TEXTOID, INT4OID, JSONBOID,
+		TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
+	};
+	bool		dead = adapter_max_attempts(adapter) <= 1;
+	TimestampTz next = TimestampTzPlusMilliseconds(now, 1000L * backoff_seconds(1));
+	SPIPlanPtr	plan;
+	char	   *sql;
+	int			i;
+
+	sql = psprintf("INSERT INTO %s (adapter, adapter_owner, event_id, txid, type,"
+				   " depth, envelope, attempts, next_attempt_at, sqlstate, message,"
+				   " first_failed_at, failed_at)"
+				   " VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $11)",
+				   emissions_qualified_name("emissions_failed_deliveries"));
+	plan = SPI_prepare(sql, lengthof(argtypes), (Oid *) argtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the record of a failed delivery: %s",
+			 SPI_result_code_string(SPI_result));
+
+	for (i = 0; i < n; i++)
+	{
+		OutgoingEvent *event = events[i];
+		Datum		values[11];
+		char		nulls[11];
+
+		memset(nulls, ' ', sizeof(nulls));
+		values[0] = CStringGetTextDatum(adapter->name);
+		values[1] = ObjectIdGetDatum(adapter->owner);
+		values[2] = Int64GetDatum(event->id);
+		values[3] = FullTransactionIdGetDatum(event->txid);
+		values[4] = PointerGetDatum(cstring_to_text_with_len(event->type,
+															 event->type_len));
+		values[5] = Int32GetDatum(event->depth);
+		values[6] = JsonbPGetDatum(outgoing_envelope_jsonb(event));
+		values[7] = TimestampTzGetDatum(next);
+		if (dead)
+			nulls[7] = 'n';
+		values[8] = CStringGetTextDatum(unpack_sql_state(error->sqlerrcode));
+		values[9] = CStringGetTextDatum(error->message ? error->message : "");
+		values[10] = TimestampTzGetDatum(now);
+		if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a failed delivery");
+	}
+	SPI_freeplan(plan);
+	return dead ? n : 0;
+}
+
+/* An int8[] of ids[0..n). */
+static Datum
+id_array(const int64 *ids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* Find the adapter named name in adapters, or NULL. */
+static Adapter *
+find_adapter(List *adapters, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, adapters)
+	{
+		Adapter    *adapter = lfirst(lc);
+
+		if (strcmp(adapter->name, name) == 0)
+			return adapter;
+	}
+	return NULL;
+}
+
+/* Remove the rows ids[0..n): they were delivered. */
+static void
+forget_rows(const int64 *ids, int n)
+{
+	Oid			argtype = INT8ARRAYOID;
+	Datum		arg = id_array(ids, n);
+	char	   *sql;
+
+	sql = psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+				   emissions_qualified_name("emissions_failed_deliveries"));
+	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, false, 0) !=
+		SPI_OK_DELETE)
+		elog(ERROR, "could not remove delivered retries");
+}
+
+/*
+ * Count one more failed try for rows ids[0..n); returns how many became
+ * dead letters.
+ */
+static int64
+count_failure(const int64 *ids, int n, const ErrorData *error,
+			  int max_attempts, TimestampTz now)
+{
+	Oid			argtypes[] = {INT8ARRAYOID, INT4OID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID};
+	Datum		args[5];
+	char	   *sql;
+
+	args[0] = id_array(ids, n);
+	args[1] = Int32GetDatum(max_attempts);
+	args[2] = CStringGetTextDatum(unpack_sql_state(error->sqlerrcode));
+	args[3] = CStringGetTextDatum(error->message ? error->message : "");
+	args[4] = TimestampTzGetDatum(now);
+	sql = psprintf("UPDATE %s SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
+				   " next_attempt_at = CASE"
+				   "  WHEN attempts OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.>=) $2 THEN NULL"
+				   "  ELSE $5 OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
+				   "   pg_catalog.power(2, LEAST(attempts, 11))) END,"
+				   " sqlstate = $3, message = $4, failed_at = $5"
+				   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+				   " RETURNING next_attempt_at IS NULL",
+				   emissions_qualified_name("emissions_failed_deliveries"));
+	if (SPI_execute_with_args(sql, 5, argtypes, args, NULL, false, 0) !=
+		SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not record a failed retry");
+	{
+		int64		dead = 0;
+		uint64		i;
+		bool		isnull;
+
+		for (i = 0; i < SPI_processed; i++)
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, 1, &isnull)))
+				dead++;
+		return dead;
+	}
+}
+
+/* A retry row read from the table. */
+typedef struct RetryRow
+{
+	int64		id;
+	char	   *adapter;
+	FullTransactionId txid;
+	OutgoingEvent event;
+} RetryRow;
+
+/*
+ * Run the retries due at now, each group (adapter and source transaction)
+ * in one call.  Runs in a transaction of its own, with SPI connected; adds
+ * to the counts of events delivered, failed and dead-lettered.
+ */
+void
+retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
+				int64 *failed, int64 *dead_lettered)
+{
+	Oid			argtype = TIMESTAMPTZOID;
+	Datum		arg = TimestampTzGetDatum(now);
+	MemoryContext cxt = CurrentMemoryContext;
+	RetryRow   *rows;
+	int			nrows;
+	int			g;
+	char	   *sql;
+
+	sql = psprintf("SELECT id, adapter, event_id, txid, type, depth, envelope"
+				   " FROM %s WHERE next_attempt_at OPERATOR(pg_catalog.<=) $1"
+				   " ORDER BY adapter, txid, event_id",
+				   emissions_qualified_name("emissions_failed_deliveries"));
+	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 0) !=
+		SPI_OK_SELECT)
+		elog(ERROR, "could not read the retries");
+
+	nrows = (int) SPI_processed;
+	rows = MemoryContextAllocZero(cxt, sizeof(RetryRow) * Max(nrows, 1));
+	for (g = 0; g < nrows; g++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[g];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+		RetryRow   *row = &rows[g];
+		bool		isnull;
+
+		row->id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		row->adapter = SPI_getvalue(tuple, desc, 2);
+		row->event.id = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+		row->txid = DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 4, &isnull));
+		row->event.txid = row->txid;
+		row->event.type = SPI_getvalue(tuple, desc, 5);
+		row->event.type_len = strlen(row->event.type);
+		row->event.depth = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+		row->event.envelope_jsonb =
+			DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 7, &isnull));
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	for (g = 0; g < nrows;)
+	{
+		int			end = g;
+		int			n;
+		OutgoingEvent **events;
+		int64	   *ids;
+		Adapter    *adapter;
+		ErrorData  *error = NULL;
+		int			i;
+
+		while (end < nrows && strcmp(rows[end].adapter, rows[g].adapter) == 0 &&
+			   FullTransactionIdEquals(rows[end].txid, rows[g].txid))
+			end++;
+		n = end - g;
+		events = palloc(sizeof(OutgoingEvent *) * n);
+		ids = palloc(sizeof(int64) * n);
+		for (i = 0; i < n; i++)
+		{
+			events[i] = &rows[g + i].event;
+			ids[i] = rows[g + i].id;
+		}
+
+		adapter = find_adapter(adapters, rows[g].adapter);
+		if (adapter == NULL || adapter->kind == ADAPTER_NOTIFY)
+			forget_rows(ids, n);	/* the adapter was dropped meanwhile */
+		else if (adapter_deliver(adapter, events, n, &error))
+		{
+			forget_rows(ids, n);
+			*delivered += n;
+		}
+		else
+		{
+			*failed += n;
+			*dead_lettered += count_failure(ids, n, error,
+											adapter_max_attempts(adapter),
+											now);
+		}
+		g = end;
+	}
+}
+
+/*
+ * When the next retry is due, or 0 when none is waiting.
+ */
+TimestampTz
+retries_next_due(void)
+{
+	char	   *sql;
+	bool		isnull;
+	Datum		next;
+
+	sql = psprintf("SELECT pg_catalog.min(next_attempt_at) FROM %s",
+				   emissions_qualified_name("emissions_failed_deliveries"));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the retries");
+	next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(next);
+}

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * retries.h
+ *	  Failed adapter deliveries: retries with backoff, then dead letters.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMISSIONS_RETRIES_H
+#define EMISSIONS_RETRIES_H
+
+#include "adapters.h"
+
+extern int64 retries_record(const Adapter *adapter, OutgoingEvent **events,
+							int n, const ErrorData *error, TimestampTz now);
+extern void retries_run_due(List *adapters, TimestampTz now,
+							int64 *delivered, int64 *failed,
+							int64 *dead_lettered);
+extern TimestampTz retries_next_due(void);
+
+#endif							/* EMISSIONS_RETRIES_H */

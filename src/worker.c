@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The delivery worker of one database: its life and its main loop.
+ *
+ * Started by the launcher for one database, as worker_spi's workers are
+ * built: SIGTERM ends it at the next CHECK_FOR_INTERRUPTS, SIGHUP rereads
+ * the settings, and it sleeps on its latch, which committing producers set
+ * (wakeup.c), with emissions.poll_interval as the fallback.  It delivers
+ * with search_path set to pg_catalog, pg_temp, so that no user object can
+ * stand in for what it calls; adapter code runs as its owner (adapters.c).
+ *
+ * If the extension is not installed in its database, or is dropped while
+ * it runs, it says so in its registry slot and exits, and the launcher
+ * forgets the database until the next CREATE EXTENSION.  An error ends the
+ * worker (the launcher starts it again, with backoff): its transaction is
+ * rolled back, so nothing was delivered twice.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+
+#include "delivery.h"
+#include "registry.h"
+#include "stats.h"
+
+extern PGDLLEXPORT void emissions_worker_main(Datum main_arg);
+
+/*
+ * Entry point of a delivery worker; main_arg is the database's OID and
+ * bgw_extra holds the registry slot.
+ */
+void
+emissions_worker_main(Datum main_arg)
+{
+	Oid			dbid = DatumGetObjectId(main_arg);
+	int			slot;
+	DeliveryState state;
+
+	memcpy(&slot, MyBgworkerEntry->bgw_extra, sizeof(int));
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	emissions_registry_attach_worker(slot, dbid);
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
+	pgstat_report_appname("emissions delivery");
+
+	if (!delivery_start(&state))
+	{
+		emissions_registry_mark_absent();
+		proc_exit(0);
+	}
+	emissions_stats_attach();
+	ereport(DEBUG1,
+			(errmsg("emissions delivery worker started for database \"%s\"",
+					state.dbname)));
+
+	for (;;)
+	{
+		PassResult	result;
+
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		result = delivery_pass(&state);
+		if (result == PASS_EXTENSION_GONE)
+		{
+			emissions_registry_mark_absent();
+			proc_exit(0);
+		}
+		if (result == PASS_DELIVERED)
+			continue;			/* more may have committed meanwhile */
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delivery_sleep_ms(&state), PG_WAIT_EXTENSION);
+	}
+}
