@@ -239,33 +239,67 @@ prepare_table_insert(Adapter *adapter)
 			 adapter->name, SPI_result_code_string(SPI_result));
 }
 
+static bool
+array_source_next(EventSource *base, OutgoingEvent *event)
+{
+	ArraySource *source = (ArraySource *) base;
+
+	if (source->pos >= source->n)
+		return false;
+	*event = source->events[source->pos++];
+	return true;
+}
+
+static void
+array_source_rewind(EventSource *base)
+{
+	((ArraySource *) base)->pos = 0;
+}
+
+/*
+ * Set up source to produce events[0..n).
+ */
+void
+array_source_init(ArraySource *source, OutgoingEvent *events, int n)
+{
+	source->base.next = array_source_next;
+	source->base.rewind = array_source_rewind;
+	source->events = events;
+	source->n = n;
+	source->pos = 0;
+}
+
 /* Insert one row per event into a table adapter's table. */
 static void
-deliver_to_table(Adapter *adapter, OutgoingEvent **events, int n)
+deliver_to_table(Adapter *adapter, EventSource *source, MemoryContext event_cxt)
 {
-	int			i;
+	OutgoingEvent event;
 
 	if (adapter->insert_plan == NULL)
 		prepare_table_insert(adapter);
-	for (i = 0; i < n; i++)
+	while (source->next(source, &event))
 	{
-		Datum		arg = JsonbPGetDatum(outgoing_envelope_jsonb(events[i]));
+		MemoryContext oldcxt = MemoryContextSwitchTo(event_cxt);
+		Datum		arg = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
 		int			rc = SPI_execute_plan(adapter->insert_plan, &arg, NULL,
 										  false, 0);
 
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "insert of adapter \"%s\" failed: %s",
 				 adapter->name, SPI_result_code_string(rc));
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(event_cxt);
 	}
 }
 
 /* Call a function adapter once per event, each with a buffer of its own. */
 static void
-deliver_to_function(Adapter *adapter, OutgoingEvent **events, int n)
+deliver_to_function(Adapter *adapter, EventSource *source,
+					MemoryContext event_cxt)
 {
 	FmgrInfo	flinfo;
 	AclResult	aclresult;
-	int			i;
+	OutgoingEvent event;
 
 	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(adapter->target_oid)))
 		ereport(ERROR,
@@ -279,34 +313,39 @@ deliver_to_function(Adapter *adapter, OutgoingEvent **events, int n)
 					   get_func_name(adapter->target_oid));
 	fmgr_info(adapter->target_oid, &flinfo);
 
-	for (i = 0; i < n; i++)
+	while (source->next(source, &event))
 	{
 		LOCAL_FCINFO(fcinfo, 1);
+		MemoryContext oldcxt = MemoryContextSwitchTo(event_cxt);
 
 		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = JsonbPGetDatum(outgoing_envelope_jsonb(events[i]));
+		fcinfo->args[0].value = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
 		fcinfo->args[0].isnull = false;
 
-		emissions_buffer_enter_handler(events[i]->depth + 1);
+		emissions_buffer_enter_handler(event.depth + 1);
 		PushActiveSnapshot(GetTransactionSnapshot());
 		(void) FunctionCallInvoke(fcinfo);
 		PopActiveSnapshot();
 		emissions_buffer_leave_handler();
 		CommandCounterIncrement();
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(event_cxt);
 	}
 }
 
 /*
- * Deliver events[0..n) (matching events of one source transaction) to a
- * table or function adapter, in a subtransaction, as the adapter's owner.
- * Returns false, with the error in *error (in CurrentMemoryContext), when
- * the call failed and was rolled back.  Runs with SPI connected.
+ * Deliver the events of source (the matching events of one source
+ * transaction) to a table or function adapter, in a subtransaction, as the
+ * adapter's owner.  Returns false, with the error in *error (in
+ * CurrentMemoryContext), when the call failed and was rolled back.  Runs
+ * with SPI connected.
  */
 bool
-adapter_deliver(Adapter *adapter, OutgoingEvent **events, int n,
-				ErrorData **error)
+adapter_deliver(Adapter *adapter, EventSource *source, ErrorData **error)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext event_cxt = AllocSetContextCreate(cxt, "emissions adapter event",
+													ALLOCSET_DEFAULT_SIZES);
 	ResourceOwner resowner = CurrentResourceOwner;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -324,9 +363,9 @@ adapter_deliver(Adapter *adapter, OutgoingEvent **events, int n,
 		SetUserIdAndSecContext(adapter->owner,
 							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 		if (adapter->kind == ADAPTER_TABLE)
-			deliver_to_table(adapter, events, n);
+			deliver_to_table(adapter, source, event_cxt);
 		else
-			deliver_to_function(adapter, events, n);
+			deliver_to_function(adapter, source, event_cxt);
 		AtEOXact_GUC(false, save_nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 
@@ -347,5 +386,6 @@ adapter_deliver(Adapter *adapter, OutgoingEvent **events, int n,
 		ok = false;
 	}
 	PG_END_TRY();
+	MemoryContextDelete(event_cxt);
 	return ok;
 }

@@ -45,10 +45,34 @@ typedef struct OutgoingEvent
 	Jsonb	   *envelope_jsonb; /* built on first use */
 } OutgoingEvent;
 
+/*
+ * The events of one call, produced one at a time so that a transaction of
+ * any size is delivered in bounded memory.  next() fills *event, whose
+ * pointers stay valid until the following next() or rewind(); it returns
+ * false after the last event.  rewind() starts over.
+ */
+typedef struct EventSource
+{
+	bool		(*next) (struct EventSource *source, OutgoingEvent *event);
+	void		(*rewind) (struct EventSource *source);
+} EventSource;
+
+/* An EventSource over an array of events already in memory. */
+typedef struct ArraySource
+{
+	EventSource base;
+	OutgoingEvent *events;
+	int			n;
+	int			pos;
+} ArraySource;
+
+extern void array_source_init(ArraySource *source, OutgoingEvent *events,
+							  int n);
+
 extern List *adapters_load(void);
 extern bool adapter_wants(const Adapter *adapter, const char *type, int len);
 extern bool types_match(const char *types, const char *type, int len);
-extern bool adapter_deliver(Adapter *adapter, OutgoingEvent **events, int n,
+extern bool adapter_deliver(Adapter *adapter, EventSource *source,
 							ErrorData **error);
 extern Jsonb *outgoing_envelope_jsonb(OutgoingEvent *event);
 extern int	adapter_max_attempts(const Adapter *adapter);

@@ -218,9 +218,113 @@ fetch_row_data(Relation rel, const RowRef *row)
 	return data;
 }
 
+/*
+ * The events of one source transaction's outbox rows, for one adapter,
+ * read back row by row: only one row's data and envelopes are in memory
+ * at a time.
+ */
+typedef struct RowSource
+{
+	EventSource base;
+	const Adapter *filter;		/* only its events; NULL: all */
+	RowRef	   *rows;
+	int			nrows;
+	const int64 *first_ids;		/* id of each row's first event; -1: gone */
+	Relation   *rels;			/* the outbox partitions, by part */
+	Oid		   *parts;
+	const char *dbname;
+	MemoryContext row_cxt;		/* the current row's data and envelopes */
+	int			row;
+	bytea	   *data;			/* the current row's events, or NULL */
+	Size		pos;
+	int64		next_id;
+} RowSource;
+
+/* Read row's data by TID; NULL when it is gone. */
+static bytea *
+row_data(RowSource *source, const RowRef *row)
+{
+	int			p;
+
+	for (p = 0; p < STORE_PARTITIONS; p++)
+		if (source->parts[p] == row->relid)
+			return fetch_row_data(source->rels[p], row);
+	return NULL;
+}
+
+static bool
+row_source_next(EventSource *base, OutgoingEvent *event)
+{
+	RowSource  *source = (RowSource *) base;
+
+	for (;;)
+	{
+		DecodedEvent decoded;
+		StringInfoData buf;
+		MemoryContext oldcxt;
+
+		if (source->data == NULL)
+		{
+			if (source->row >= source->nrows)
+				return false;
+			MemoryContextReset(source->row_cxt);
+			if (source->first_ids[source->row] < 0)
+			{
+				source->row++;
+				continue;
+			}
+			oldcxt = MemoryContextSwitchTo(source->row_cxt);
+			source->data = row_data(source, &source->rows[source->row]);
+			MemoryContextSwitchTo(oldcxt);
+			source->pos = 1;
+			source->next_id = source->first_ids[source->row];
+			if (source->data == NULL)
+			{
+				source->row++;
+				continue;
+			}
+		}
+		if (!event_decode_next(VARDATA(source->data),
+							   VARSIZE(source->data) - VARHDRSZ,
+							   &source->pos, &decoded))
+		{
+			source->data = NULL;
+			source->row++;
+			continue;
+		}
+
+		event->id = source->next_id++;
+		if (source->filter != NULL &&
+			!adapter_wants(source->filter, decoded.type, decoded.type_len))
+			continue;
+		event->txid = source->rows[source->row].txid;
+		event->depth = source->rows[source->row].depth;
+		event->type = decoded.type;
+		event->type_len = decoded.type_len;
+		event->envelope_jsonb = NULL;
+		oldcxt = MemoryContextSwitchTo(source->row_cxt);
+		initStringInfo(&buf);
+		envelope_build(&buf, event->id, &decoded, event->txid,
+					   source->dbname, 0);
+		MemoryContextSwitchTo(oldcxt);
+		event->envelope = buf.data;
+		return true;
+	}
+}
+
+static void
+row_source_rewind(EventSource *base)
+{
+	RowSource  *source = (RowSource *) base;
+
+	source->row = 0;
+	source->data = NULL;
+	MemoryContextReset(source->row_cxt);
+}
+
 /* NOTIFY event on channel, without its payload if the envelope is too big. */
 static void
-notify_event(const char *channel, OutgoingEvent *event,
+notify_event(const char *channel, const OutgoingEvent *event,
 			 const DecodedEvent *decoded, const char *dbname,
 			 bool omit_payload)
 {
@@ -257,46 +361,35 @@ commit_time(FullTransactionId txid)
 }
 
 /*
- * Deliver the events of one source transaction, rows[0..n), in the current
- * worker transaction.
+ * Number the events of rows[0..n), NOTIFY them, copy the rows into the
+ * log; note in *wanted which table and function adapters want some of
+ * them.  Returns how many events there were; *last_emitted_at is the last
+ * one's emission time.
  */
-static void
-deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
-					int n, Relation *rels, Oid *parts, Totals *totals,
-					TimestampTz now)
+static int64
+notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
+			   bool *wanted, TimestampTz now, TimestampTz *last_emitted_at)
 {
-	OutgoingEvent *events;
-	DecodedEvent *decoded;
-	OutgoingEvent **matching;
-	int			total = 0;
-	int			count = 0;
+	int64	   *first_ids = (int64 *) source->first_ids;
+	int64		count = 0;
 	int			i;
-	ListCell   *lc;
 
-	for (i = 0; i < n; i++)
-		total += rows[i].events;
-	events = palloc0(sizeof(OutgoingEvent) * total);
-	decoded = palloc0(sizeof(DecodedEvent) * total);
-	matching = palloc(sizeof(OutgoingEvent *) * total);
-
-	/* Fetch, number, log and remove each row; build the envelopes. */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < source->nrows; i++)
 	{
-		RowRef	   *row = &rows[i];
-		Relation	rel = NULL;
-		bytea	   *data;
+		RowRef	   *row = &source->rows[i];
+		MemoryContext oldcxt = MemoryContextSwitchTo(source->row_cxt);
+		bytea	   *data = row_data(source, row);
 		const char *bytes;
 		Size		len;
 		Size		pos = 1;
-		int64		first_id = state->next_id;
-		int			p;
+		DecodedEvent decoded;
 
-		for (p = 0; p < STORE_PARTITIONS; p++)
-			if (parts[p] == row->relid)
-				rel = rels[p];
-		data = fetch_row_data(rel, row);
+		first_ids[i] = -1;
 		if (data == NULL)
+		{
+			MemoryContextSwitchTo(oldcxt);
 			continue;
+		}
 		bytes = VARDATA(data);
 		len = VARSIZE(data) - VARHDRSZ;
 		if (len < 1 || bytes[0] != OUTBOX_RECORD_VERSION)
@@ -304,76 +397,136 @@ deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("emissions outbox record has an unknown layout")));
 
-		while (count < total &&
-			   event_decode_next(bytes, len, &pos, &decoded[count]))
+		first_ids[i] = state->next_id;
+		while (event_decode_next(bytes, len, &pos, &decoded))
 		{
-			OutgoingEvent *event = &events[count];
+			OutgoingEvent event = {0};
 			StringInfoData buf;
+			ListCell   *lc;
+			int			a = 0;
 
-			event->id = state->next_id++;
-			event->txid = row->txid;
-			event->depth = row->depth;
-			event->type = decoded[count].type;
-			event->type_len = decoded[count].type_len;
+			event.id = state->next_id++;
+			event.txid = row->txid;
 			initStringInfo(&buf);
-			envelope_build(&buf, event->id, &decoded[count], row->txid,
+			envelope_build(&buf, event.id, &decoded, row->txid,
 						   state->dbname, 0);
-			event->envelope = buf.data;
+			event.envelope = buf.data;
+
+			if (emissions_notify_channel[0] != '\0')
+				notify_event(emissions_notify_channel, &event, &decoded,
+							 state->dbname, false);
+			foreach(lc, adapters)
+			{
+				Adapter    *adapter = lfirst(lc);
+
+				if (adapter_wants(adapter, decoded.type, decoded.type_len))
+				{
+					if (adapter->kind == ADAPTER_NOTIFY)
+						notify_event(adapter->target, &event, &decoded,
+									 state->dbname, adapter->omit_payload);
+					else
+						wanted[a] = true;
+				}
+				a++;
+			}
+			*last_emitted_at = decoded.emitted_at;
+			pfree(buf.data);
 			count++;
 		}
-		if (state->next_id > first_id)
-			event_log_insert(state->log_part, first_id, state->next_id - 1,
+		if (state->next_id > first_ids[i])
+			event_log_insert(state->log_part, first_ids[i], state->next_id - 1,
 							 row->txid, now, data);
-		simple_heap_delete(rel, &row->tid);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(source->row_cxt);
 	}
-	if (count == 0)
-		return;
+	return count;
+}
 
-	/* The default channel, then the adapters, in name order. */
-	if (emissions_notify_channel[0] != '\0')
-		for (i = 0; i < count; i++)
-			notify_event(emissions_notify_channel, &events[i], &decoded[i],
-						 state->dbname, false);
+/*
+ * Deliver the events of one source transaction, rows[0..n), in the current
+ * worker transaction: NOTIFY and log them, call the table and function
+ * adapters that want some (reading the rows again for each), then delete
+ * the rows from the outbox.
+ */
+static void
+deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
+					int n, Relation *rels, Oid *parts, Totals *totals,
+					TimestampTz now)
+{
+	RowSource	source;
+	bool	   *wanted = palloc0(sizeof(bool) * (list_length(adapters) + 1));
+	TimestampTz last_emitted_at = 0;
+	TimestampTz committed;
+	int64		count;
+	ListCell   *lc;
+	int			a = 0;
+	int			i;
+
+	memset(&source, 0, sizeof(source));
+	source.base.next = row_source_next;
+	source.base.rewind = row_source_rewind;
+	source.rows = rows;
+	source.nrows = n;
+	source.first_ids = palloc(sizeof(int64) * n);
+	source.rels = rels;
+	source.parts = parts;
+	source.dbname = state->dbname;
+	source.row_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										   "emissions outbox row",
+										   ALLOCSET_DEFAULT_SIZES);
+
+	count = notify_and_log(state, adapters, &source, wanted, now,
+						   &last_emitted_at);
+
 	foreach(lc, adapters)
 	{
 		Adapter    *adapter = lfirst(lc);
 		ErrorData  *error = NULL;
-		int			m = 0;
 
-		for (i = 0; i < count; i++)
+		if (!wanted[a++])
+			continue;
+		source.filter = adapter;
+		source.base.rewind(&source.base);
+		if (adapter_deliver(adapter, &source.base, &error))
+			continue;
+
+		ereport(LOG,
+				(errmsg("emissions adapter \"%s\" failed: %s",
+						adapter->name, error->message),
+				 errdetail("The events of transaction " UINT64_FORMAT " will be retried.",
+						   U64FromFullTransactionId(rows[0].txid))));
 		{
-			if (!adapter_wants(adapter, events[i].type, events[i].type_len))
-				continue;
-			if (adapter->kind == ADAPTER_NOTIFY)
-				notify_event(adapter->target, &events[i], &decoded[i],
-							 state->dbname, adapter->omit_payload);
-			else
-				matching[m++] = &events[i];
+			int64		recorded = retries_record(adapter, &source.base, error,
+												  now);
+
+			totals->failed += recorded;
+			if (adapter_max_attempts(adapter) <= 1)
+				totals->dead_lettered += recorded;
 		}
-		if (m > 0 && !adapter_deliver(adapter, matching, m, &error))
-		{
-			ereport(LOG,
-					(errmsg("emissions adapter \"%s\" failed: %s",
-							adapter->name, error->message),
-					 errdetail("%d events of transaction " UINT64_FORMAT " will be retried.",
-							   m, U64FromFullTransactionId(rows[0].txid))));
-			totals->failed += m;
-			totals->dead_lettered += retries_record(adapter, matching, m,
-													error, now);
-			if (state->next_retry_at == 0 ||
-				state->next_retry_at > TimestampTzPlusMilliseconds(now, 1000))
-				state->next_retry_at = TimestampTzPlusMilliseconds(now, 1000);
-		}
+		if (state->next_retry_at == 0 ||
+			state->next_retry_at > TimestampTzPlusMilliseconds(now, 1000))
+			state->next_retry_at = TimestampTzPlusMilliseconds(now, 1000);
 	}
 
-	totals->delivered += count;
+	for (i = 0; i < n; i++)
 	{
-		TimestampTz committed = commit_time(rows[0].txid);
+		int			p;
 
-		if (committed == 0)
-			committed = decoded[count - 1].emitted_at;
-		totals->lag_us = Max(now - committed, 0);
+		if (source.first_ids[i] < 0)
+			continue;
+		for (p = 0; p < STORE_PARTITIONS; p++)
+			if (parts[p] == rows[i].relid)
+				simple_heap_delete(rels[p], &rows[i].tid);
 	}
+	MemoryContextDelete(source.row_cxt);
+
+	if (count == 0)
+		return;
+	totals->delivered += count;
+	committed = commit_time(rows[0].txid);
+	if (committed == 0)
+		committed = last_emitted_at;
+	totals->lag_us = Max(now - committed, 0);
 }
 
 /* Deliver rows[from..to) (whole transactions) in the current transaction. */

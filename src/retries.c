@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -37,12 +38,12 @@ backoff_seconds(int attempts)
 }
 
 /*
- * Record the failed call of adapter for events[0..n) (its first try).
- * Returns how many became dead letters at once (max_attempts = 1).  Runs
- * in the delivery transaction, with SPI connected.
+ * Record the failed call of adapter for the events of source (its first
+ * try).  Returns how many events it recorded.  Runs in the delivery
+ * transaction, with SPI connected.
  */
 int64
-retries_record(const Adapter *adapter, OutgoingEvent **events, int n,
+retries_record(const Adapter *adapter, EventSource *source,
 			   const ErrorData *error, TimestampTz now)
 {
 	static const Oid argtypes[] = {
@@ -53,7 +54,9 @@ retries_record(const Adapter *adapter, OutgoingEvent **events, int n,
 	TimestampTz next = TimestampTzPlusMilliseconds(now, 1000L * backoff_seconds(1));
 	SPIPlanPtr	plan;
 	char	   *sql;
-	int			i;
+	OutgoingEvent event;
+	int64		n = 0;
+	MemoryContext event_cxt;
 
 	sql = psprintf("INSERT INTO %s (adapter, adapter_owner, event_id, txid, type,"
 				   " depth, envelope, attempts, next_attempt_at, sqlstate, message,"
@@ -65,21 +68,25 @@ retries_record(const Adapter *adapter, OutgoingEvent **events, int n,
 		elog(ERROR, "could not prepare the record of a failed delivery: %s",
 			 SPI_result_code_string(SPI_result));
 
-	for (i = 0; i < n; i++)
+	event_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "emissions failed event",
+									  ALLOCSET_DEFAULT_SIZES);
+	source->rewind(source);
+	while (source->next(source, &event))
 	{
-		OutgoingEvent *event = events[i];
+		MemoryContext oldcxt = MemoryContextSwitchTo(event_cxt);
 		Datum		values[11];
 		char		nulls[11];
 
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(adapter->name);
 		values[1] = ObjectIdGetDatum(adapter->owner);
-		values[2] = Int64GetDatum(event->id);
-		values[3] = FullTransactionIdGetDatum(event->txid);
-		values[4] = PointerGetDatum(cstring_to_text_with_len(event->type,
-															 event->type_len));
-		values[5] = Int32GetDatum(event->depth);
-		values[6] = JsonbPGetDatum(outgoing_envelope_jsonb(event));
+		values[2] = Int64GetDatum(event.id);
+		values[3] = FullTransactionIdGetDatum(event.txid);
+		values[4] = PointerGetDatum(cstring_to_text_with_len(event.type,
+															 event.type_len));
+		values[5] = Int32GetDatum(event.depth);
+		values[6] = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
 		values[7] = TimestampTzGetDatum(next);
 		if (dead)
 			nulls[7] = 'n';
@@ -88,9 +95,13 @@ retries_record(const Adapter *adapter, OutgoingEvent **events, int n,
 		values[10] = TimestampTzGetDatum(now);
 		if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a failed delivery");
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(event_cxt);
+		n++;
 	}
+	MemoryContextDelete(event_cxt);
 	SPI_freeplan(plan);
-	return dead ? n : 0;
+	return n;
 }
 
 /* An int8[] of ids[0..n). */
@@ -241,7 +252,8 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
 	{
 		int			end = g;
 		int			n;
-		OutgoingEvent **events;
+		OutgoingEvent *events;
+		ArraySource source;
 		int64	   *ids;
 		Adapter    *adapter;
 		ErrorData  *error = NULL;
@@ -251,18 +263,19 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
 			   FullTransactionIdEquals(rows[end].txid, rows[g].txid))
 			end++;
 		n = end - g;
-		events = palloc(sizeof(OutgoingEvent *) * n);
+		events = palloc(sizeof(OutgoingEvent) * n);
 		ids = palloc(sizeof(int64) * n);
 		for (i = 0; i < n; i++)
 		{
-			events[i] = &rows[g + i].event;
+			events[i] = rows[g + i].event;
 			ids[i] = rows[g + i].id;
 		}
+		array_source_init(&source, events, n);
 
 		adapter = find_adapter(adapters, rows[g].adapter);
 		if (adapter == NULL || adapter->kind == ADAPTER_NOTIFY)
 			forget_rows(ids, n);	/* the adapter was dropped meanwhile */
-		else if (adapter_deliver(adapter, events, n, &error))
+		else if (adapter_deliver(adapter, &source.base, &error))
 		{
 			forget_rows(ids, n);
 			*delivered += n;

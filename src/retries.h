@@ -10,8 +10,8 @@
 
 #include "adapters.h"
 
-extern int64 retries_record(const Adapter *adapter, OutgoingEvent **events,
-							int n, const ErrorData *error, TimestampTz now);
+extern int64 retries_record(const Adapter *adapter, EventSource *source,
+							const ErrorData *error, TimestampTz now);
 extern void retries_run_due(List *adapters, TimestampTz now,
 							int64 *delivered, int64 *failed,
 							int64 *dead_lettered);

@@ -29,8 +29,15 @@
 
 #define TEST_DB "emissions_backend_exit"
 
-#define COUNT_SQL \
-	"SELECT count(*) FROM emissions_pending WHERE type = $1"
+/*
+ * Delivered events of a type; a statement of its own first waits until
+ * everything committed is delivered (a statement sees the log as it was
+ * when the statement began).
+ */
+#define WAIT_SQL "SELECT emissions_wait_delivered('60s')"
+#define DELIVERED_SQL(what) \
+	"SELECT " what " FROM emissions_events(0, 2147483647) WHERE type = $1"
+#define COUNT_SQL DELIVERED_SQL("count(*)")
 
 static int	nfailed = 0;
 
@@ -85,6 +92,18 @@ value(PGconn *conn, const char *sql, const char *param)
 	PQclear(res);
 	buf[strcspn(buf, "\n")] = '\0';
 	return buf;
+}
+
+/*
+ * Like value() for a query on delivered events, once the worker has
+ * delivered everything committed so far.
+ */
+static const char *
+delivered(PGconn *conn, const char *sql, const char *type)
+{
+	if (strcmp(value(conn, WAIT_SQL, NULL), "t") != 0)
+		return "error: the worker did not deliver in time";
+	return value(conn, sql, type);
 }
 
 /*
@@ -154,7 +173,7 @@ main(void)
 	check("A flushes a batch of one event",
 		  "1", value(a, "SELECT emissions_flush()", NULL));
 	check("a flushed, uncommitted batch is invisible to others",
-		  "0", value(b, COUNT_SQL, "exit.flushed"));
+		  "0", delivered(b, COUNT_SQL, "exit.flushed"));
 
 	/* B terminates A's backend: the transaction aborts with its batch. */
 	pid = PQbackendPID(a);
@@ -162,10 +181,10 @@ main(void)
 	check("B terminates A's backend", "t", value(b, sql, NULL));
 	check("A's backend exits", "gone", wait_gone(b, pid));
 	check("the terminated transaction's events are gone",
-		  "0", value(b, COUNT_SQL, "exit.flushed"));
+		  "0", delivered(b, COUNT_SQL, "exit.flushed"));
 	usleep(500 * 1000);
 	check("and stay gone",
-		  "0", value(b, COUNT_SQL, "exit.flushed"));
+		  "0", delivered(b, COUNT_SQL, "exit.flushed"));
 	PQfinish(a);
 
 	/* C emits, then its client closes the connection without COMMIT. */
@@ -179,7 +198,7 @@ main(void)
 	check("C's backend exits after the client closes", "gone",
 		  wait_gone(b, pid));
 	check("the closed connection's events are gone",
-		  "0", value(b, COUNT_SQL, "exit.closed"));
+		  "0", delivered(b, COUNT_SQL, "exit.closed"));
 
 	/* D does the same but commits: its event is there, once. */
 	d = connect_to(TEST_DB, show_notice);
@@ -189,10 +208,10 @@ main(void)
 	run(d, "COMMIT");
 	PQfinish(d);
 	check("a committed transaction's event appears exactly once",
-		  "1", value(b, COUNT_SQL, "exit.committed"));
+		  "1", delivered(b, COUNT_SQL, "exit.committed"));
 	check("with its payload", "42",
-		  value(b, "SELECT string_agg(payload->>'n', ',')"
-				" FROM emissions_pending WHERE type = $1", "exit.committed"));
+		  delivered(b, DELIVERED_SQL("string_agg(payload->>'n', ',')"),
+				"exit.committed"));
 
 	/* Clean up; the extension must not keep the database busy. */
 	PQfinish(b);

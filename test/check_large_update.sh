@@ -4,15 +4,16 @@
 #
 # With the default emissions.max_buffer_bytes (8MB) the million events
 # (about 100 MB encoded) spill to a temporary file: the buffer's memory and
-# the whole backend's stay bounded, every outbox row stays under 8000
-# bytes, and all million events are stored once, in emit order.
+# the whole backend's stay bounded, every stored row stays under 8000
+# bytes, and all million events are delivered once, in emit order, by one
+# worker transaction (rule 6).
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
 become_root "$@"
 prepare
 
-cluster_start "shared_preload_libraries = 'emissions'"
+cluster_start "shared_preload_libraries = 'emissions'" "max_worker_processes = 32"
 export PGDATABASE=postgres
 psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
 CREATE EXTENSION emissions;
@@ -52,19 +53,24 @@ check "the buffer's memory stays under 2 x 8MB (${memory:-?} bytes)" \
 check "the backend's memory stays under 64MB (${backend:-?} bytes)" \
 	test "${backend:-0}" -gt 0 -a "${backend:-0}" -lt 67108864
 
+check_eq "the worker delivers them all" t "$(psql -X -At -c \
+	"SELECT emissions_wait_delivered('300s')" 2>&1)"
 out="$(psql -X -At -F ' ' -v ON_ERROR_STOP=1 -c "
-	SELECT sum(events), max(octet_length(data)) FROM emissions_outbox" 2>&1)"
-read -r stored widest <<<"$out"
-check_eq "a million events stored" 1000000 "$stored"
-check "no outbox row over 8000 bytes of events (${widest:-?})" \
+	SELECT sum(last_id - first_id + 1), max(octet_length(data)),
+	       count(DISTINCT delivered_at)
+	  FROM emissions_log" 2>&1)"
+read -r stored widest deliveries <<<"$out"
+check_eq "a million events delivered" 1000000 "$stored"
+check "no stored row over 8000 bytes of events (${widest:-?})" \
 	test "${widest:-99999}" -le 8001
+check_eq "in one worker transaction" 1 "$deliveries"
 check_eq "each account once, in emit order" "1000000 1000000 t" \
 	"$(psql -X -At -F ' ' -v ON_ERROR_STOP=1 -c "
-	SELECT count(DISTINCT payload->>'id'), count(*),
+	SELECT count(DISTINCT n), count(*),
 	       bool_and(n = rn)
-	  FROM (SELECT (payload->>'id')::int AS n, payload,
-	               row_number() OVER (ORDER BY txid, seq, ordinal) AS rn
-	          FROM emissions_pending_events()) AS e" 2>&1)"
+	  FROM (SELECT (payload->>'id')::int AS n,
+	               row_number() OVER (ORDER BY id) AS rn
+	          FROM emissions_events(0, 2000000)) AS e" 2>&1)"
 
 cluster_stop "$CLUSTER"
 [ "$failed" -eq 0 ]

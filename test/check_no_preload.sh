@@ -35,5 +35,14 @@ check "that names shared_preload_libraries" \
 check_eq "its event persists" 1 "$(psql -X -At -c \
 	"SELECT count(*) FROM emissions_pending WHERE type = 'nopreload.x'" 2>&1)"
 
+out="$(psql -X -v ON_ERROR_STOP=1 -c '\set VERBOSITY verbose' \
+	-c "SELECT emissions_wait_delivered('1s')" 2>&1)" && status=0 || status=$?
+comment "$out"
+check "waiting for delivery fails at once: delivery is off" \
+	grep -q 'ERROR:  55000: emissions delivery is off' <<<"$out"
+check_eq "no delivery worker runs" 0 "$(psql -X -At -c \
+	"SELECT count(*) FROM pg_stat_activity
+	  WHERE backend_type LIKE 'emissions%'" 2>&1)"
+
 cluster_stop "$CLUSTER"
 [ "$failed" -eq 0 ]

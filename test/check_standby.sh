@@ -39,6 +39,9 @@ check "and a message naming recovery" \
 
 check_eq "emissions_active() answers f on a standby" f \
 	"$(psql -X -At -d postgres -c 'SELECT emissions_active()' 2>&1)"
+check_eq "no launcher or delivery worker runs on a standby" 0 \
+	"$(psql -X -At -d postgres -c "SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type LIKE 'emissions%'" 2>&1)"
 
 cluster_stop "$standby"
 cluster_stop "$primary"

@@ -34,12 +34,15 @@ ROLLBACK;
 -- Only alice's order exists ...
 SELECT * FROM orders;
 
--- ... and only its event waits in the outbox, tagged with the id of the
--- transaction that emitted it.  Events rolled back never show up here.
-SELECT * FROM emissions_pending;
+-- ... and only its event is delivered: the delivery worker NOTIFYs it on
+-- the channel "emissions" (the LISTEN consumer of demo.sh prints it) and
+-- keeps it readable by id, for consumers that catch up after a disconnect.
+-- Events rolled back never show up.
+SELECT emissions_wait_delivered();
+SELECT id, type, payload, metadata FROM emissions_events(0);
 
--- Counters of this database: buffers started, events emitted and discarded,
--- and what is still waiting for delivery.
+-- Counters of this database: buffers started, events emitted, discarded
+-- and delivered, and what is still waiting for delivery.
 \x on
 SELECT * FROM emissions_stats;
 \x off

@@ -18,11 +18,12 @@
  *	 every statement, is what the model predicts (rules 2, 3, 4 and 5 of the
  *	 contract, and the API table);
  * - every invalid input is an ERROR with its exact SQLSTATE (rule 10);
- * - at each checkpoint (every 500 operations, and at the end) the
- *	 committed events in emissions_pending are exactly the model's: every
- *	 committed event once, with its type, payload and metadata intact,
- *	 nothing rolled back, terminated or dropped, and each transaction's
- *	 events in emit order (rules 1, 2, 3, 4, 5 and 8);
+ * - at each checkpoint (every 500 operations, and at the end), once the
+ *	 worker has delivered what was committed, the events delivered since
+ *	 the previous checkpoint are exactly the model's: every committed event
+ *	 once, with its type, payload and metadata intact, nothing rolled back,
+ *	 terminated or dropped, and each transaction's events consecutive and
+ *	 in emit order (rules 1, 2, 3, 4, 5, 6 and 8);
  * - the backend survives it all, and the test database can be dropped.
  *
  * The connection comes from the environment (PGHOST, PGPORT, PGUSER,
@@ -49,9 +50,9 @@
 
 #define TEST_DB "emissions_fuzz"
 
-#define PENDING_SQL \
-	"SELECT txid, payload->>'id', type, payload::text, metadata::text" \
-	" FROM emissions_pending"
+#define DELIVERED_SQL \
+	"SELECT txid, payload->>'id', type, payload::text, metadata::text, id" \
+	" FROM emissions_events($1, 2147483647)"
 
 #define DEFAULT_SEED 20240607
 #define DEFAULT_OPS 20000
@@ -173,6 +174,9 @@ static struct
 } model;
 
 static PGconn *conn;
+
+/* Id of the last event delivered before the current checkpoint period. */
+static char delivered_mark[32] = "0";
 static uint64_t rng_state;
 static long op_number;
 static long op_counts[NUM_OPS];
@@ -1285,11 +1289,11 @@ checkpoint_differs(const char *what, const int *want, int nwant,
 	format_ids(expected, sizeof(expected), want, nwant);
 	format_ids(got, sizeof(got), seen, nseen);
 	snprintf(last_error, sizeof(last_error), "%s", what);
-	record_failure(&checkpoint_failure, PENDING_SQL, expected, got);
+	record_failure(&checkpoint_failure, DELIVERED_SQL, expected, got);
 }
 
 /*
- * Whether row of a PENDING_SQL result holds event id as it was emitted:
+ * Whether row of a DELIVERED_SQL result holds event id as it was emitted:
  * its type, its payload and its metadata, byte for byte as jsonb prints
  * them (a spilled event must come back intact).  Records a difference.
  */
@@ -1326,7 +1330,7 @@ event_intact(const PGresult *res, int row, int id)
 					 "event %d (txid %s) has another %s (%d bytes, %d"
 					 " expected)", id, PQgetvalue(res, row, 0), field[i],
 					 (int) strlen(got), (int) strlen(want[i]));
-			record_failure(&checkpoint_failure, PENDING_SQL, want[i], got);
+			record_failure(&checkpoint_failure, DELIVERED_SQL, want[i], got);
 			return false;
 		}
 	}
@@ -1334,26 +1338,42 @@ event_intact(const PGresult *res, int row, int id)
 }
 
 /*
- * Compare the committed events in emissions_pending with the model's: the
- * rows of each transaction (grouped by txid) must be exactly the events of
- * one committed transaction of the model, in emit order, each intact, and
- * every such transaction must be there once.  Then empty the outbox and the
- * model's list, so that each checkpoint is small.
+ * Compare the events delivered since the last checkpoint with the model's
+ * committed ones: the rows of each transaction (consecutive ids, one txid)
+ * must be exactly the events of one committed transaction of the model, in
+ * emit order, each intact, and every such transaction must be there once.
+ * Then move the mark past them and empty the model's list, so that each
+ * checkpoint is small.
  */
 static void
 checkpoint(void)
 {
+	const char *params[1] = {delivered_mark};
 	PGresult   *res;
 	int			nrows;
 	int		   *seen;
 	bool	   *matched;
 	bool		ok = true;
 
-	res = PQexec(conn, PENDING_SQL);
+	res = PQexec(conn, "SELECT emissions_wait_delivered('60s')");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+		strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		snprintf(last_error, sizeof(last_error), "%s", PQerrorMessage(conn));
+		record_failure(&checkpoint_failure, "emissions_wait_delivered()",
+					   "t", PQresultStatus(res) == PGRES_TUPLES_OK ?
+					   PQgetvalue(res, 0, 0) : "ERROR");
+		PQclear(res);
+		stopped = true;
+		return;
+	}
+	PQclear(res);
+
+	res = PQexecParams(conn, DELIVERED_SQL, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		snprintf(last_error, sizeof(last_error), "%s", PQerrorMessage(conn));
-		record_failure(&checkpoint_failure, PENDING_SQL, "rows", "ERROR");
+		record_failure(&checkpoint_failure, DELIVERED_SQL, "rows", "ERROR");
 		PQclear(res);
 		stopped = true;
 		return;
@@ -1375,7 +1395,7 @@ checkpoint(void)
 		int			t;
 		char		what[200];
 
-		/* the rows of one transaction: the view sorts them by txid */
+		/* the rows of one transaction: consecutive in id order */
 		for (; g + m < nrows && strcmp(PQgetvalue(res, g + m, 0), txid) == 0;
 			 m++)
 		{
@@ -1432,6 +1452,9 @@ checkpoint(void)
 		}
 	}
 	nevents_checked += nrows;
+	if (nrows > 0)
+		snprintf(delivered_mark, sizeof(delivered_mark), "%s",
+				 PQgetvalue(res, nrows - 1, 5));
 	PQclear(res);
 	free(seen);
 	free(matched);
@@ -1443,16 +1466,6 @@ checkpoint(void)
 		idlist_free(&model.committed[t]);
 	}
 	model.ncommitted = 0;
-
-	res = PQexec(conn, "TRUNCATE emissions_outbox");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-	{
-		snprintf(last_error, sizeof(last_error), "%s", PQerrorMessage(conn));
-		record_failure(&checkpoint_failure, "TRUNCATE emissions_outbox",
-					   "TRUNCATE TABLE", "ERROR");
-		stopped = true;
-	}
-	PQclear(res);
 }
 
 /*

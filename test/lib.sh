@@ -150,6 +150,17 @@ comment() {
 	sed 's/^/# /' <<<"$1"
 }
 
+# Print how many events of TYPE have been delivered, once the worker has
+# delivered everything committed so far (in the environment's database).
+# (The wait is a statement of its own: a statement reads the log as it was
+# when the statement began.)
+delivered_count() {
+	psql -X -At -v ON_ERROR_STOP=1 \
+		-c "SELECT emissions_wait_delivered('60s')" \
+		-c "SELECT count(*) FROM emissions_events(0, 2147483647)
+			 WHERE type = '$1'" 2>&1 | tail -n 1
+}
+
 # Record and print a passing check.
 ok() {
 	passed=$((passed + 1))

@@ -89,6 +89,7 @@ export EMISSIONS_BUILT=1
 
 echo "# starting a cluster with shared_preload_libraries = 'emissions'"
 cluster_start "shared_preload_libraries = 'emissions'" \
+	"max_worker_processes = 32" \
 	"max_prepared_transactions = 10" || { not_ok "start cluster"; finish; }
 export PGDATABASE=postgres
 
