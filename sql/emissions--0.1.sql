@@ -100,6 +100,8 @@ CREATE TABLE @extschema@.emissions_adapters (
 );
 REVOKE ALL ON @extschema@.emissions_adapters FROM PUBLIC;
 GRANT SELECT ON @extschema@.emissions_adapters TO PUBLIC;
+-- Adapters are configuration: pg_dump keeps them.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.emissions_adapters', '');
 
 -- Failed adapter deliveries, one row per event and adapter: retried with
 -- backoff while next_attempt_at is set, dead letters once it is NULL.
