@@ -3,7 +3,37 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
 RESET client_min_messages;
-TRUNCATE emissions_outbox;
+
+-- The delivery worker drains the outbox as soon as a transaction commits,
+-- so committed events are read back once delivered.  pg_temp.mark() waits
+-- until everything committed so far is delivered and remembers the last
+-- event id; pg_temp.delivered() waits likewise and returns the events
+-- delivered since that mark, in id order.  Ids, txids and times vary from
+-- run to run and are never printed.
+CREATE TEMP TABLE delivery_mark (last_id bigint NOT NULL);
+INSERT INTO delivery_mark VALUES (0);
+CREATE PROCEDURE pg_temp.mark() LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	UPDATE delivery_mark
+	   SET last_id = (SELECT last_event_id FROM emissions_stats);
+END
+$$;
+CREATE FUNCTION pg_temp.delivered()
+RETURNS TABLE(type text, payload jsonb, metadata jsonb) LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	RETURN QUERY
+		SELECT e.type, e.payload, e.metadata
+		  FROM delivery_mark AS m, emissions_events(m.last_id, 1000000) AS e
+		 ORDER BY e.id;
+END
+$$;
+CALL pg_temp.mark();
 
 -- No buffer is active outside a transaction that started one: flush and
 -- commit answer NULL, terminate answers 0, and none of them is an error.
@@ -40,25 +70,29 @@ SELECT emissions_emit('api.discarded');
 SELECT emissions_emit('api.discarded');
 SELECT emissions_terminate() AS discarded;
 SELECT emissions_active() AS active_after_terminate;
+-- What reached the outbox, as the transaction itself sees it: one row per
+-- hand-off (the empty flush wrote none), nothing of the terminated buffer.
+SELECT batch, seq, events FROM emissions_outbox
+ WHERE txid = pg_current_xact_id() ORDER BY seq;
 COMMIT;
 
--- What reached the outbox: the three handed-off events, in emit order, and
+-- What was delivered: the three handed-off events, in emit order, and
 -- neither of the terminated ones.
-SELECT type, payload, batch FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- The buffer never outlives its transaction.
 SELECT emissions_active() AS active_in_next_transaction;
 
 -- A statement outside an explicit transaction block is its own
 -- transaction: the buffer it opens is committed when the statement ends.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 SELECT emissions_start() AS started, emissions_emit('api.autocommit');
 SELECT emissions_active() AS active_afterwards;
-SELECT type FROM emissions_pending;
+SELECT type FROM pg_temp.delivered();
 
 -- Defaults: payload and metadata default to empty objects; a NULL payload
 -- is stored as JSON null; a NULL metadata as an empty object.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('api.defaults');
@@ -67,32 +101,49 @@ SELECT emissions_emit('api.null_metadata', '[1, 2]', NULL);
 SELECT emissions_emit('api.with_metadata', '"text"', '{"source": "api"}');
 COMMIT;
 SELECT type, payload, jsonb_typeof(payload) AS kind, metadata
-  FROM emissions_pending;
+  FROM pg_temp.delivered();
 
 -- Event types: every allowed character, and the longest allowed (255 bytes).
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('Order.Created:v2-beta_1');
 SELECT emissions_emit(repeat('t', 255));
 COMMIT;
 SELECT length(type) AS type_length, left(type, 30) AS type_start
-  FROM emissions_pending;
+  FROM pg_temp.delivered();
 
 -- Hand-off writes one outbox row per batch, not one per event, and only a
 -- hand-off touches the outbox: emitting only appends to memory (no lock on
--- the outbox until the flush).
-TRUNCATE emissions_outbox;
+-- the outbox or any of its partitions until the flush).  The transaction
+-- reads its own outbox rows before it commits: the worker cannot deliver
+-- (or delete) them yet.
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT count(*) FILTER (WHERE emissions_emit('api.batched', jsonb_build_object('n', g)))
   FROM generate_series(1, 10) AS g;
-SELECT count(*) AS outbox_locks_after_emit FROM pg_locks
- WHERE relation = 'emissions_outbox'::regclass AND pid = pg_backend_pid();
+SELECT count(*) > 0 AS outbox_locked_after_emit FROM pg_locks
+ WHERE (relation = 'emissions_outbox'::regclass
+        OR relation IN (SELECT inhrelid FROM pg_inherits
+                         WHERE inhparent = 'emissions_outbox'::regclass))
+   AND pid = pg_backend_pid();
 SELECT emissions_flush();
-SELECT count(*) AS outbox_locks_after_flush FROM pg_locks
- WHERE relation = 'emissions_outbox'::regclass AND pid = pg_backend_pid();
+SELECT count(*) > 0 AS outbox_locked_after_flush FROM pg_locks
+ WHERE (relation = 'emissions_outbox'::regclass
+        OR relation IN (SELECT inhrelid FROM pg_inherits
+                         WHERE inhparent = 'emissions_outbox'::regclass))
+   AND pid = pg_backend_pid();
 SELECT emissions_emit('api.batched', '{"n": 11}');
+SELECT batch, seq, events FROM emissions_outbox
+ WHERE txid = pg_current_xact_id() ORDER BY seq;
 SELECT emissions_emit('api.batched', '{"n": 12}');
+SELECT emissions_commit();
+SELECT batch, seq, events FROM emissions_outbox
+ WHERE txid = pg_current_xact_id() ORDER BY seq;
 COMMIT;
-SELECT batch, seq, events FROM emissions_outbox ORDER BY seq;
+-- Delivered, all twelve arrive once each, in emit order.
+SELECT type, count(*) AS events,
+       bool_and((payload->>'n')::int = ord) AS in_emit_order
+  FROM pg_temp.delivered() WITH ORDINALITY AS d(type, payload, metadata, ord)
+ GROUP BY type;

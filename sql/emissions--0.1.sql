@@ -91,8 +91,8 @@ REVOKE ALL ON @extschema@.emissions_state FROM PUBLIC;
 CREATE TABLE @extschema@.emissions_adapters (
 	name text PRIMARY KEY,
 	kind text NOT NULL CHECK (kind IN ('notify', 'table', 'function')),
-	target text NOT NULL,				-- channel, or quoted qualified name
-	target_oid oid NOT NULL,			-- table or function; 0 for notify
+	target text NOT NULL,				-- channel, or qualified table or
+										-- function signature, quoted
 	types text NOT NULL,				-- comma-separated globs
 	options jsonb NOT NULL,
 	owner regrole NOT NULL,

@@ -1,11 +1,49 @@
 -- Privileges: any role may emit; the outbox and the pending events are the
--- extension owner's; the counters are public, resetting them is not.
+-- extension owner's; the counters and the delivered events are public,
+-- resetting the counters is not.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
 RESET client_min_messages;
-TRUNCATE emissions_outbox;
+
+-- The delivery worker drains the outbox as soon as a transaction commits,
+-- so committed events are read back once delivered.  pg_temp.mark() waits
+-- until everything committed so far is delivered and remembers the last
+-- event id; pg_temp.delivered() waits likewise and returns the events
+-- delivered since that mark, in id order.  Ids, txids and times vary from
+-- run to run and are never printed.
+CREATE TEMP TABLE delivery_mark (last_id bigint NOT NULL);
+INSERT INTO delivery_mark VALUES (0);
+CREATE PROCEDURE pg_temp.mark() LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	UPDATE delivery_mark
+	   SET last_id = (SELECT last_event_id FROM emissions_stats);
+END
+$$;
+CREATE FUNCTION pg_temp.delivered()
+RETURNS TABLE(type text, payload jsonb, metadata jsonb) LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	RETURN QUERY
+		SELECT e.type, e.payload, e.metadata
+		  FROM delivery_mark AS m, emissions_events(m.last_id, 1000000) AS e
+		 ORDER BY e.id;
+END
+$$;
+CALL pg_temp.mark();
 DROP ROLE IF EXISTS emissions_producer;
 CREATE ROLE emissions_producer LOGIN;
+
+-- Hold the delivery worker back while the pending events are looked at: a
+-- prepared transaction keeps a SHARE lock on the event log, which the
+-- worker must write to deliver anything.
+BEGIN;
+LOCK TABLE emissions_log IN SHARE MODE;
+PREPARE TRANSACTION 'emissions_privileges_hold';
 \set VERBOSITY sqlstate
 
 -- A role with no privilege on the outbox emits, and its events are stored
@@ -16,14 +54,16 @@ SELECT emissions_start();
 SELECT emissions_emit('priv.event', '{"secret": 1}');
 COMMIT;
 
--- It cannot read, write or empty the outbox, read the pending events, or
--- reset the counters (42501); it can read the counters.
+-- It cannot read, write or empty the outbox, read the pending events or
+-- the event log's table, or reset the counters (42501); it can read the
+-- counters.
 SELECT count(*) FROM emissions_outbox;
-INSERT INTO emissions_outbox VALUES ('1', 1, 1, 1, now(), '\x01');
+INSERT INTO emissions_outbox VALUES ('1', 1, 1, 1, now(), 0, 0, '\x01');
 DELETE FROM emissions_outbox;
 TRUNCATE emissions_outbox;
 SELECT count(*) FROM emissions_pending;
 SELECT count(*) FROM emissions_pending_events();
+SELECT count(*) FROM emissions_log;
 SELECT emissions_stats_reset();
 SELECT events_pending FROM emissions_stats;
 RESET ROLE;
@@ -39,13 +79,22 @@ SELECT type FROM emissions_pending;
 RESET ROLE;
 REVOKE SELECT ON emissions_pending FROM emissions_producer;
 REVOKE EXECUTE ON FUNCTION emissions_pending_events() FROM emissions_producer;
+
+-- Let the worker go: the event is delivered, once, and the role can read
+-- it back by id like any consumer (anyone who can LISTEN sees it anyway).
+COMMIT PREPARED 'emissions_privileges_hold';
+SELECT type, payload FROM pg_temp.delivered();
+SELECT last_id AS mark FROM delivery_mark \gset
+SET ROLE emissions_producer;
+SELECT type, payload FROM emissions_events(:mark);
+RESET ROLE;
 DROP ROLE emissions_producer;
 
 -- No user code runs while a transaction commits its events: triggers,
 -- rules and row security on the outbox are not applied to the extension's
 -- own writes (even ones a superuser added).
 \set VERBOSITY default
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 CREATE FUNCTION refuse_outbox_write() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	RAISE EXCEPTION 'a user trigger ran on the outbox';
@@ -65,6 +114,8 @@ SELECT emissions_emit('priv.no_user_code');
 SELECT emissions_flush();
 SELECT emissions_emit('priv.no_user_code');
 COMMIT;
+-- The worker delivers them all the same.
+SELECT type, count(*) FROM pg_temp.delivered() GROUP BY type;
 DROP POLICY nothing ON emissions_outbox;
 ALTER TABLE emissions_outbox NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE emissions_outbox DISABLE ROW LEVEL SECURITY;
@@ -72,4 +123,3 @@ DROP RULE discard_outbox_write ON emissions_outbox;
 DROP TRIGGER refuse_row ON emissions_outbox;
 DROP TRIGGER refuse_statement ON emissions_outbox;
 DROP FUNCTION refuse_outbox_write();
-SELECT type, count(*) FROM emissions_pending GROUP BY type;

@@ -4,7 +4,38 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
 RESET client_min_messages;
-TRUNCATE emissions_outbox;
+
+-- The delivery worker drains the outbox as soon as a transaction commits,
+-- so committed events are read back once delivered.  pg_temp.mark() waits
+-- until everything committed so far is delivered and remembers the last
+-- event id; pg_temp.delivered() waits likewise and returns the events
+-- delivered since that mark, in id order.  Ids, txids and times vary from
+-- run to run and are never printed.
+CREATE TEMP TABLE delivery_mark (last_id bigint NOT NULL);
+INSERT INTO delivery_mark VALUES (0);
+CREATE PROCEDURE pg_temp.mark() LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	UPDATE delivery_mark
+	   SET last_id = (SELECT last_event_id FROM emissions_stats);
+END
+$$;
+CREATE FUNCTION pg_temp.delivered()
+RETURNS TABLE(type text, payload jsonb, metadata jsonb) LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	RETURN QUERY
+		SELECT e.type, e.payload, e.metadata
+		  FROM delivery_mark AS m, emissions_events(m.last_id, 1000000) AS e
+		 ORDER BY e.id;
+END
+$$;
+CALL pg_temp.mark();
+
 
 -- Events emitted since the savepoint are gone; those before it stay.
 BEGIN;
@@ -16,10 +47,10 @@ ROLLBACK TO SAVEPOINT a;
 SELECT pending_events FROM emissions_buffer_status();
 SELECT emissions_emit('sp.kept', '{"n": 3}');
 COMMIT;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- A buffer started since the savepoint is closed again.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SAVEPOINT a;
 SELECT emissions_start();
@@ -28,11 +59,13 @@ ROLLBACK TO SAVEPOINT a;
 SELECT emissions_active() AS active;
 SELECT emissions_emit('sp.dropped') AS stored;
 COMMIT;
-SELECT count(*) AS events FROM emissions_pending;
+-- Nothing of it is delivered, while a marker committed after it is.
+SELECT emissions_start(), emissions_emit('marker', '{"after": "savepoint"}');
+SELECT type, payload FROM pg_temp.delivered();
 
 -- Events emitted before the savepoint but flushed after it are back in the
 -- buffer, not lost, and are stored once when the buffer commits.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('sp.flushed', '{"n": 1}');
@@ -44,11 +77,11 @@ ROLLBACK TO SAVEPOINT a;
 SELECT pending_events FROM emissions_buffer_status();
 SELECT emissions_emit('sp.after', '{"n": 3}');
 COMMIT;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- A terminate or a commit inside a rolled-back savepoint is undone: the
 -- buffer is active again with its events.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('sp.restored', '{"n": 1}');
@@ -63,11 +96,11 @@ ROLLBACK TO SAVEPOINT b;
 SELECT emissions_active() AS active, pending_events
   FROM emissions_buffer_status();
 COMMIT;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- A flushed batch from before the savepoint survives the rollback: only
 -- what happened after the savepoint is undone.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('sp.early', '{"n": 1}');
@@ -77,12 +110,15 @@ SELECT emissions_emit('sp.gone');
 SELECT emissions_flush();
 ROLLBACK TO SAVEPOINT a;
 SELECT emissions_emit('sp.late', '{"n": 2}');
+-- The transaction's own outbox rows: the first batch only.
+SELECT batch, seq, events FROM emissions_outbox
+ WHERE txid = pg_current_xact_id() ORDER BY seq;
 COMMIT;
-SELECT type, payload, batch FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- Released savepoints keep their events, flushed or not; nested savepoints
 -- unwind level by level.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SAVEPOINT a;
@@ -101,11 +137,15 @@ SELECT emissions_emit('sp.e', '{"n": 5}');
 RELEASE SAVEPOINT e;
 ROLLBACK TO SAVEPOINT d;
 RELEASE SAVEPOINT a;
+-- One batch of two events was handed off; sp.c waits in the buffer.
+SELECT batch, seq, events FROM emissions_outbox
+ WHERE txid = pg_current_xact_id() ORDER BY seq;
+SELECT pending_events FROM emissions_buffer_status();
 COMMIT;
-SELECT type, payload, batch FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- Rolling back to an outer savepoint undoes released inner ones too.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('sp.outer', '{"n": 1}');
@@ -118,11 +158,11 @@ RELEASE SAVEPOINT b;
 ROLLBACK TO SAVEPOINT a;
 SELECT pending_events FROM emissions_buffer_status();
 COMMIT;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- A PL/pgSQL EXCEPTION block that catches an error is a savepoint: what
 -- the block emitted is gone, what came before stays.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('plpgsql.before', '{"n": 1}');
@@ -136,11 +176,11 @@ EXCEPTION WHEN division_by_zero THEN
 END
 $$;
 COMMIT;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 -- An error inside a function that loops with its own EXCEPTION blocks
 -- keeps the events of the iterations that succeeded.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 DO $$
@@ -158,4 +198,4 @@ BEGIN
 END
 $$;
 COMMIT;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();

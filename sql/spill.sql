@@ -4,7 +4,38 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
 RESET client_min_messages;
-TRUNCATE emissions_outbox;
+
+-- The delivery worker drains the outbox as soon as a transaction commits,
+-- so committed events are read back once delivered.  pg_temp.mark() waits
+-- until everything committed so far is delivered and remembers the last
+-- event id; pg_temp.delivered() waits likewise and returns the events
+-- delivered since that mark, in id order.  Ids, txids and times vary from
+-- run to run and are never printed.
+CREATE TEMP TABLE delivery_mark (last_id bigint NOT NULL);
+INSERT INTO delivery_mark VALUES (0);
+CREATE PROCEDURE pg_temp.mark() LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	UPDATE delivery_mark
+	   SET last_id = (SELECT last_event_id FROM emissions_stats);
+END
+$$;
+CREATE FUNCTION pg_temp.delivered()
+RETURNS TABLE(type text, payload jsonb, metadata jsonb) LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	RETURN QUERY
+		SELECT e.type, e.payload, e.metadata
+		  FROM delivery_mark AS m, emissions_events(m.last_id, 1000000) AS e
+		 ORDER BY e.id;
+END
+$$;
+CALL pg_temp.mark();
+
 
 -- Below the threshold nothing spills.
 BEGIN;
@@ -40,6 +71,15 @@ SELECT pending_events FROM emissions_buffer_status();
 -- Rule 3 on spilled events: a flush persists them, a terminate after it
 -- discards only what came later.
 SELECT emissions_flush();
+
+-- No outbox row grows with the transaction: rows hold whole events up to
+-- 8000 bytes, and together they hold every flushed event (none of the
+-- rolled-back savepoint's).  The transaction reads its own rows.
+SELECT count(*) > 1000 AS many_rows,
+       max(octet_length(data)) <= 8000 + 1 AS rows_bounded,
+       sum(events) AS events
+  FROM emissions_outbox WHERE txid = pg_current_xact_id();
+
 SELECT count(*) FILTER (WHERE emissions_emit('spill.terminated', jsonb_build_object('n', g)))
   FROM generate_series(1, 5000) AS g;
 SELECT emissions_terminate();
@@ -48,52 +88,53 @@ SELECT count(*) FILTER (WHERE emissions_emit('spill.tail', jsonb_build_object('n
   FROM generate_series(1, 3) AS g;
 COMMIT;
 
--- All of the flushed events arrived, once each and in emit order; none of
--- the rolled-back or terminated ones did.
+-- All of the flushed events were delivered, once each and in emit order;
+-- none of the rolled-back or terminated ones were.
 SELECT type, count(*) AS events,
        bool_and((payload->>'n')::int = rn) AS in_emit_order
   FROM (SELECT type, payload,
-               row_number() OVER (PARTITION BY type ORDER BY txid, seq, ordinal) AS rn
-          FROM emissions_pending_events()) AS e
+               row_number() OVER (PARTITION BY type ORDER BY ord) AS rn
+          FROM pg_temp.delivered()
+               WITH ORDINALITY AS d(type, payload, metadata, ord)) AS e
  GROUP BY type ORDER BY type;
 
--- No outbox row grows with the transaction: rows hold whole events up to
--- 8000 bytes, and together they hold every event.
-SELECT count(*) > 1000 AS many_rows,
-       max(octet_length(data)) <= 8000 + 1 AS rows_bounded,
-       sum(events) AS events
-  FROM emissions_outbox;
-
--- Rule 1 on spilled events: a rolled-back transaction that spilled leaves
--- nothing behind.
-TRUNCATE emissions_outbox;
+-- Rule 1 on spilled events: a rolled-back transaction that spilled and
+-- flushed leaves nothing behind; a marker committed after it is delivered
+-- alone.
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT count(*) FILTER (WHERE emissions_emit('spill.rolled_back', jsonb_build_object('n', g)))
   FROM generate_series(1, 20000) AS g;
 SELECT emissions_flush();
+SELECT count(*) > 0 AS rows_written FROM emissions_outbox
+ WHERE txid = pg_current_xact_id();
 ROLLBACK;
-SELECT count(*) AS rows_left FROM emissions_outbox;
+SELECT emissions_start(), emissions_emit('marker', '{"after": "rollback"}');
+SELECT type, payload FROM pg_temp.delivered();
 
 -- An event larger than both the threshold and the row limit goes to the
--- file whole and gets an outbox row of its own; it comes back intact.
+-- file whole and gets an outbox row of its own; it is delivered intact,
+-- between its neighbours.
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('spill.before', '{"n": 1}');
 SELECT emissions_emit('spill.huge', jsonb_build_object('blob', repeat('y', 400000)));
 SELECT emissions_emit('spill.after', '{"n": 2}');
+SELECT emissions_flush();
+SELECT events, octet_length(data) > 8000 AS oversized_row
+  FROM emissions_outbox WHERE txid = pg_current_xact_id() ORDER BY seq;
 COMMIT;
 SELECT type, octet_length(payload::text) AS payload_bytes,
        md5(payload::text) = md5(jsonb_build_object('blob', repeat('y', 400000))::text)
-           AS intact
-  FROM emissions_pending WHERE type = 'spill.huge';
-SELECT events, octet_length(data) > 8000 AS oversized_row
-  FROM emissions_outbox ORDER BY seq;
+           AS is_the_blob
+  FROM pg_temp.delivered();
 
 -- A spill that runs into temp_file_limit fails with PostgreSQL's own error
 -- (53400); rolled back to a savepoint, the buffer is as it was before and
 -- commits normally.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 SET temp_file_limit = '1MB';
 BEGIN;
 SELECT emissions_start();
@@ -109,5 +150,5 @@ SELECT pending_events FROM emissions_buffer_status();
 SELECT emissions_emit('spill.kept', '{"n": 2}');
 COMMIT;
 RESET temp_file_limit;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 RESET emissions.max_buffer_bytes;

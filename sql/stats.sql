@@ -1,10 +1,49 @@
--- emissions_stats: the buffer-side counters of this database, and what is
--- waiting in the outbox (SPEC.md, "Observability").  Counters are
--- published when a transaction ends.
+-- emissions_stats: the buffer-side counters of this database, what is
+-- waiting in the outbox, and what the delivery worker did (SPEC.md,
+-- "Observability").  Counters are published when a transaction ends.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
 RESET client_min_messages;
-TRUNCATE emissions_outbox;
+
+-- The delivery worker drains the outbox as soon as a transaction commits,
+-- so committed events are read back once delivered.  pg_temp.mark() waits
+-- until everything committed so far is delivered and remembers the last
+-- event id; pg_temp.delivered() waits likewise and returns the events
+-- delivered since that mark, in id order.  Ids, txids and times vary from
+-- run to run and are never printed.
+CREATE TEMP TABLE delivery_mark (last_id bigint NOT NULL);
+INSERT INTO delivery_mark VALUES (0);
+CREATE PROCEDURE pg_temp.mark() LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	UPDATE delivery_mark
+	   SET last_id = (SELECT last_event_id FROM emissions_stats);
+END
+$$;
+CREATE FUNCTION pg_temp.delivered()
+RETURNS TABLE(type text, payload jsonb, metadata jsonb) LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	RETURN QUERY
+		SELECT e.type, e.payload, e.metadata
+		  FROM delivery_mark AS m, emissions_events(m.last_id, 1000000) AS e
+		 ORDER BY e.id;
+END
+$$;
+CALL pg_temp.mark();
+
+-- The delivery worker would empty the outbox as soon as anything commits.
+-- To see events wait there, hold it back: a prepared transaction keeps a
+-- SHARE lock on the event log, which the worker must write to deliver
+-- anything.  Everything committed before is delivered (the mark above).
+BEGIN;
+LOCK TABLE emissions_log IN SHARE MODE;
+PREPARE TRANSACTION 'emissions_stats_hold';
+
 SELECT emissions_stats_reset();
 SELECT buffers_started, events_emitted, events_pending, oldest_pending_age
   FROM emissions_stats;
@@ -60,6 +99,7 @@ SELECT events_pending,
   FROM emissions_stats;
 SELECT events_pending = (SELECT count(*) FROM emissions_pending) AS consistent
   FROM emissions_stats;
+SELECT type FROM emissions_pending;
 
 -- The transaction's own uncommitted batches are not pending.
 BEGIN;
@@ -83,5 +123,32 @@ SELECT buffers_spilled, bytes_spilled > 8192 AS bytes_spilled
 -- Reset clears the counters (the outbox is not touched).
 SELECT emissions_stats_reset();
 SELECT buffers_started, events_emitted, events_persisted, buffers_spilled,
-       events_pending, stats_reset > now() - interval '1 minute' AS just_reset
+       events_delivered, events_pending,
+       stats_reset > now() - interval '1 minute' AS just_reset
+  FROM emissions_stats;
+
+-- Let the worker go: it delivers the 1004 pending events, after which
+-- none is pending, events_delivered has counted them (it is published
+-- just after the worker's transaction commits, so wait for it too), and
+-- the worker's pid and last delivery time are shown.
+COMMIT PREPARED 'emissions_stats_hold';
+CREATE FUNCTION pg_temp.counted(n bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1..3000 LOOP
+		IF (SELECT events_delivered FROM emissions_stats) >= n THEN
+			RETURN true;
+		END IF;
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+	RETURN false;
+END
+$$;
+SELECT count(*) AS delivered_events FROM pg_temp.delivered();
+SELECT pg_temp.counted(1004) AS counted;
+SELECT events_delivered, deliveries_failed, events_pending, oldest_pending_age,
+       worker_pid = (SELECT pid FROM pg_stat_activity
+                      WHERE backend_type = 'emissions delivery'
+                        AND datname = current_database()) AS worker_pid_shown,
+       last_delivery_at > now() - interval '1 minute' AS recent_delivery
   FROM emissions_stats;

@@ -3,7 +3,38 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
 RESET client_min_messages;
-TRUNCATE emissions_outbox;
+
+-- The delivery worker drains the outbox as soon as a transaction commits,
+-- so committed events are read back once delivered.  pg_temp.mark() waits
+-- until everything committed so far is delivered and remembers the last
+-- event id; pg_temp.delivered() waits likewise and returns the events
+-- delivered since that mark, in id order.  Ids, txids and times vary from
+-- run to run and are never printed.
+CREATE TEMP TABLE delivery_mark (last_id bigint NOT NULL);
+INSERT INTO delivery_mark VALUES (0);
+CREATE PROCEDURE pg_temp.mark() LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	UPDATE delivery_mark
+	   SET last_id = (SELECT last_event_id FROM emissions_stats);
+END
+$$;
+CREATE FUNCTION pg_temp.delivered()
+RETURNS TABLE(type text, payload jsonb, metadata jsonb) LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT emissions_wait_delivered() THEN
+		RAISE EXCEPTION 'committed events were not delivered in time';
+	END IF;
+	RETURN QUERY
+		SELECT e.type, e.payload, e.metadata
+		  FROM delivery_mark AS m, emissions_events(m.last_id, 1000000) AS e
+		 ORDER BY e.id;
+END
+$$;
+CALL pg_temp.mark();
+
 CREATE TABLE items (id integer PRIMARY KEY, name text, price numeric);
 
 -- AFTER ROW on INSERT, UPDATE and DELETE: the type is "<table>.<op>", the
@@ -19,19 +50,21 @@ SELECT emissions_active() AS active_after;
 UPDATE items SET price = 2.00 WHERE id = 1;
 DELETE FROM items WHERE id = 2;
 COMMIT;
-SELECT type, payload, metadata FROM emissions_pending;
+SELECT type, payload, metadata FROM pg_temp.delivered();
 
 -- A rolled-back change emits nothing, and neither does a statement that
--- changes no row.
-TRUNCATE emissions_outbox;
+-- changes no row: only a marker committed afterwards is delivered.
+CALL pg_temp.mark();
 BEGIN;
 INSERT INTO items VALUES (3, 'cap', 0.50);
 ROLLBACK;
 UPDATE items SET price = 0 WHERE id = 99;
-SELECT count(*) AS events FROM emissions_pending;
+SELECT emissions_start(), emissions_emit('marker', '{"after": "no_change"}');
+SELECT type, payload FROM pg_temp.delivered();
 
 -- Triggered events join the transaction's own buffer, in order with the
 -- events the application emits; emissions_terminate() discards them.
+CALL pg_temp.mark();
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('app.before');
@@ -42,23 +75,24 @@ BEGIN;
 INSERT INTO items VALUES (5, 'tape', 1.00);
 SELECT emissions_terminate() AS discarded;
 COMMIT;
-SELECT type, payload->'new'->>'id' AS id FROM emissions_pending;
+SELECT emissions_start(), emissions_emit('marker', '{"after": "terminate"}');
+SELECT type, payload->'new'->>'id' AS id FROM pg_temp.delivered();
 
 -- The first trigger argument is the type prefix.
 DROP TRIGGER items_events ON items;
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 CREATE TRIGGER items_catalog AFTER UPDATE ON items
 	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('catalog.item');
 UPDATE items SET name = 'fountain pen' WHERE id = 1;
 SELECT type, payload->'old'->>'name' AS old_name,
        payload->'new'->>'name' AS new_name
-  FROM emissions_pending;
+  FROM pg_temp.delivered();
 DROP TRIGGER items_catalog ON items;
 
 -- AFTER STATEMENT with transition tables: one event per row of the
 -- statement, in the same shape as the row-level form; UPDATE pairs each
 -- old row with its new row.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 CREATE TRIGGER items_ins AFTER INSERT ON items
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger();
@@ -72,20 +106,20 @@ INSERT INTO items SELECT g, 'bulk', g FROM generate_series(10, 12) AS g;
 UPDATE items SET price = price * 10 WHERE name = 'bulk';
 DELETE FROM items WHERE id = 12;
 SELECT type, payload, metadata->>'operation' AS operation
-  FROM emissions_pending;
+  FROM pg_temp.delivered();
 
 -- Another trigger reading the same transition table still sees every row.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 CREATE TRIGGER items_ins_again AFTER INSERT ON items
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger('again');
 INSERT INTO items SELECT g, 'twice', g FROM generate_series(20, 22) AS g;
-SELECT type, count(*) FROM emissions_pending GROUP BY type ORDER BY type;
+SELECT type, count(*) FROM pg_temp.delivered() GROUP BY type ORDER BY type;
 DROP TRIGGER items_ins_again ON items;
 
 -- A large statement-level change: the buffer spills and keeps its memory
 -- near the threshold, and every row is there once.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 SET emissions.max_buffer_bytes = '64kB';
 BEGIN;
 UPDATE items SET price = 0;
@@ -96,7 +130,7 @@ SELECT pending_events, spilled_bytes > 0 AS spilled,
 COMMIT;
 RESET emissions.max_buffer_bytes;
 SELECT type, count(*), count(DISTINCT payload->'new'->>'id') AS distinct_rows
-  FROM emissions_pending GROUP BY type ORDER BY type;
+  FROM pg_temp.delivered() GROUP BY type ORDER BY type;
 DROP TRIGGER items_ins ON items;
 DROP TRIGGER items_upd ON items;
 DROP TRIGGER items_del ON items;
@@ -133,7 +167,7 @@ DROP TRIGGER items_truncate ON items;
 -- Options after the prefix (an empty prefix means the table name):
 -- columns=... keeps only those columns, skip_unchanged drops UPDATEs that
 -- change none of them.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 TRUNCATE items;
 INSERT INTO items VALUES (1, 'pen', 1.50), (2, 'ink', 4.00);
 CREATE TRIGGER items_prices AFTER UPDATE ON items
@@ -141,13 +175,13 @@ CREATE TRIGGER items_prices AFTER UPDATE ON items
 UPDATE items SET name = 'blue ink' WHERE id = 2;	-- price unchanged: nothing
 UPDATE items SET price = 5.00 WHERE id = 2;
 UPDATE items SET price = price;					-- nothing changed: nothing
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 DROP TRIGGER items_prices ON items;
 
 -- emissions_watch() wires a table up in one call, emissions_unwatch()
 -- removes it: one row-level trigger named emissions_events, or three
 -- statement-level ones.
-TRUNCATE emissions_outbox;
+CALL pg_temp.mark();
 SELECT emissions_watch('items');
 INSERT INTO items VALUES (3, 'cap', 0.50);
 SELECT emissions_unwatch('items') AS removed, emissions_unwatch('items') AS again;
@@ -163,6 +197,6 @@ SELECT emissions_watch('items', statement_level => true);	-- already watched
 \set VERBOSITY default
 SELECT emissions_unwatch('items');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'items'::regclass;
-SELECT type, payload FROM emissions_pending;
+SELECT type, payload FROM pg_temp.delivered();
 
 DROP TABLE items;

@@ -120,7 +120,11 @@ check_options(Jsonb *options, const char *kind)
 	}
 }
 
-/* Resolve and check a table target; returns its OID, *name its SQL name. */
+/*
+ * Resolve and check a table target; returns its OID, *name its quoted
+ * qualified name, which is what the adapter keeps (names survive a dump and
+ * restore; OIDs do not).
+ */
 static Oid
 table_target(const char *target, char **name)
 {
@@ -144,7 +148,8 @@ table_target(const char *target, char **name)
 	return relid;
 }
 
-/* Resolve and check a function target; returns its OID. */
+/* Resolve and check a function target; returns its OID, *name its
+ * qualified signature. */
 static Oid
 function_target(const char *target, char **name)
 {
@@ -237,10 +242,9 @@ emissions_add_adapter(PG_FUNCTION_ARGS)
 	char	   *types;
 	Jsonb	   *options;
 	char	   *target_name;
-	Oid			target_oid = InvalidOid;
-	Oid			argtypes[] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID,
-	JSONBOID, OIDOID};
-	Datum		args[7];
+	Oid			argtypes[] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+	OIDOID};
+	Datum		args[6];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -272,9 +276,9 @@ emissions_add_adapter(PG_FUNCTION_ARGS)
 		target_name = target;
 	}
 	else if (strcmp(kind, "table") == 0)
-		target_oid = table_target(target, &target_name);
+		(void) table_target(target, &target_name);
 	else if (strcmp(kind, "function") == 0)
-		target_oid = function_target(target, &target_name);
+		(void) function_target(target, &target_name);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -289,14 +293,13 @@ emissions_add_adapter(PG_FUNCTION_ARGS)
 	args[0] = CStringGetTextDatum(name);
 	args[1] = CStringGetTextDatum(kind);
 	args[2] = CStringGetTextDatum(target_name);
-	args[3] = ObjectIdGetDatum(target_oid);
-	args[4] = CStringGetTextDatum(types);
-	args[5] = JsonbPGetDatum(options);
-	args[6] = ObjectIdGetDatum(GetUserId());
-	execute_as_owner(psprintf("INSERT INTO %s (name, kind, target, target_oid, types, options, owner)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	args[3] = CStringGetTextDatum(types);
+	args[4] = JsonbPGetDatum(options);
+	args[5] = ObjectIdGetDatum(GetUserId());
+	execute_as_owner(psprintf("INSERT INTO %s (name, kind, target, types, options, owner)"
+							  " VALUES ($1, $2, $3, $4, $5, $6)",
 							  emissions_qualified_name("emissions_adapters")),
-					 7, argtypes, args, NULL, SPI_OK_INSERT);
+					 6, argtypes, args, NULL, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -27,6 +27,7 @@
 
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -36,7 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
+#include "utils/regproc.h"
 
 #include "adapters.h"
 #include "buffer.h"
@@ -60,7 +61,7 @@ adapters_load(void)
 	char	   *sql;
 	uint64		i;
 
-	sql = psprintf("SELECT name, kind, target, target_oid, types, owner::pg_catalog.oid,"
+	sql = psprintf("SELECT name, kind, target, types, owner::pg_catalog.oid,"
 				   " COALESCE((options->>'max_attempts')::integer, 0),"
 				   " COALESCE((options->>'omit_payload')::boolean, false)"
 				   " FROM %s ORDER BY name",
@@ -82,11 +83,10 @@ adapters_load(void)
 		adapter->kind = strcmp(kind, "notify") == 0 ? ADAPTER_NOTIFY :
 			strcmp(kind, "table") == 0 ? ADAPTER_TABLE : ADAPTER_FUNCTION;
 		adapter->target = SPI_getvalue(tuple, desc, 3);
-		adapter->target_oid = DatumGetObjectId(SPI_getbinval(tuple, desc, 4, &isnull));
-		adapter->types = SPI_getvalue(tuple, desc, 5);
-		adapter->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 6, &isnull));
-		adapter->max_attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 7, &isnull));
-		adapter->omit_payload = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+		adapter->types = SPI_getvalue(tuple, desc, 4);
+		adapter->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 5, &isnull));
+		adapter->max_attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+		adapter->omit_payload = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
 		result = lappend(result, adapter);
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -186,7 +186,9 @@ outgoing_envelope_jsonb(OutgoingEvent *event)
 static void
 prepare_table_insert(Adapter *adapter)
 {
-	Relation	rel = try_relation_open(adapter->target_oid, AccessShareLock);
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(adapter->target));
+	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, true);
+	Relation	rel = OidIsValid(relid) ? try_relation_open(relid, NoLock) : NULL;
 	TupleDesc	desc;
 	StringInfoData columns;
 	char	   *table;
@@ -300,18 +302,15 @@ deliver_to_function(Adapter *adapter, EventSource *source,
 	FmgrInfo	flinfo;
 	AclResult	aclresult;
 	OutgoingEvent event;
+	Oid			fn;
 
-	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(adapter->target_oid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("function of adapter \"%s\" no longer exists",
-						adapter->name),
-				 errhint("Drop the adapter with emissions_drop_adapter().")));
-	aclresult = pg_proc_aclcheck(adapter->target_oid, GetUserId(), ACL_EXECUTE);
+	/* A function that no longer exists is an error (42883) here. */
+	fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
+											  CStringGetDatum(adapter->target)));
+	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FUNCTION,
-					   get_func_name(adapter->target_oid));
-	fmgr_info(adapter->target_oid, &flinfo);
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
+	fmgr_info(fn, &flinfo);
 
 	while (source->next(source, &event))
 	{

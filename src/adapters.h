@@ -24,8 +24,8 @@ typedef struct Adapter
 {
 	char	   *name;
 	AdapterKind kind;
-	char	   *target;			/* channel, or quoted qualified name */
-	Oid			target_oid;		/* table or function */
+	char	   *target;			/* channel, qualified table or function
+								 * signature */
 	char	   *types;			/* comma-separated globs */
 	Oid			owner;
 	int			max_attempts;	/* 0: emissions.max_attempts */
