@@ -35,7 +35,7 @@ PGFILEDESC = "emissions - transactional event outbox"
 REGRESS = api atomicity savepoints twophase spill bad_input stats privileges triggers
 
 # Several sessions at once: specs/ with the isolation tester.
-ISOLATION = concurrent_buffers
+ISOLATION = concurrent_buffers late_commit
 
 PG_CPPFLAGS = -I$(srcdir)/src
 
