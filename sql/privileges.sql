@@ -91,8 +91,9 @@ RESET ROLE;
 DROP ROLE emissions_producer;
 
 -- No user code runs while a transaction commits its events: triggers,
--- rules and row security on the outbox are not applied to the extension's
--- own writes (even ones a superuser added).
+-- rules and row security on the outbox and its partitions (where the rows
+-- are written) are not applied to the extension's own writes (even ones a
+-- superuser added).
 \set VERBOSITY default
 CALL pg_temp.mark();
 CREATE FUNCTION refuse_outbox_write() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -108,6 +109,21 @@ CREATE RULE discard_outbox_write AS ON INSERT TO emissions_outbox DO INSTEAD NOT
 ALTER TABLE emissions_outbox ENABLE ROW LEVEL SECURITY;
 ALTER TABLE emissions_outbox FORCE ROW LEVEL SECURITY;
 CREATE POLICY nothing ON emissions_outbox USING (false) WITH CHECK (false);
+DO $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT inhrelid::regclass FROM pg_inherits
+				 WHERE inhparent = 'emissions_outbox'::regclass
+	LOOP
+		EXECUTE format('CREATE TRIGGER refuse_statement BEFORE INSERT ON %s
+						FOR EACH STATEMENT EXECUTE FUNCTION refuse_outbox_write()', part);
+		EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
+		EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', part);
+		EXECUTE format('CREATE POLICY nothing ON %s USING (false) WITH CHECK (false)', part);
+	END LOOP;
+END
+$$;
 BEGIN;
 SELECT emissions_start();
 SELECT emissions_emit('priv.no_user_code');
@@ -116,6 +132,20 @@ SELECT emissions_emit('priv.no_user_code');
 COMMIT;
 -- The worker delivers them all the same.
 SELECT type, count(*) FROM pg_temp.delivered() GROUP BY type;
+DO $$
+DECLARE
+	part regclass;
+BEGIN
+	FOR part IN SELECT inhrelid::regclass FROM pg_inherits
+				 WHERE inhparent = 'emissions_outbox'::regclass
+	LOOP
+		EXECUTE format('DROP POLICY nothing ON %s', part);
+		EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', part);
+		EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', part);
+		EXECUTE format('DROP TRIGGER refuse_statement ON %s', part);
+	END LOOP;
+END
+$$;
 DROP POLICY nothing ON emissions_outbox;
 ALTER TABLE emissions_outbox NO FORCE ROW LEVEL SECURITY;
 ALTER TABLE emissions_outbox DISABLE ROW LEVEL SECURITY;
