@@ -72,17 +72,20 @@ EXCEPTION WHEN feature_not_supported THEN
 END
 $$;
 
--- The worker's durable state, one row: the floor of the next event id
--- (ids continue from the log's highest, or from here once the log is
--- truncated), and which log partition is current since when.
+-- The worker's durable state, one row: the highest event id it may have
+-- given out (ids are reserved in blocks, durably, before they are used, so
+-- a restarted worker continues above them), the highest id the log held
+-- when a partition was last truncated (the last delivered id, when the log
+-- is empty), and which log partition is current since when.
 CREATE TABLE @extschema@.emissions_state (
-	next_id bigint NOT NULL,
+	reserved_id bigint NOT NULL,
+	truncated_id bigint NOT NULL,
 	log_part smallint NOT NULL,
 	log_part_since timestamptz NOT NULL,
 	log_closed_at timestamptz[] NOT NULL
 );
 INSERT INTO @extschema@.emissions_state
-	VALUES (1, 0, pg_catalog.now(), '{NULL,NULL,NULL}');
+	VALUES (0, 0, 0, pg_catalog.now(), '{NULL,NULL,NULL}');
 REVOKE ALL ON @extschema@.emissions_state FROM PUBLIC;
 
 -- Delivery targets besides the default channel.  Written only through
@@ -334,12 +337,10 @@ CREATE VIEW @extschema@.emissions_stats AS
 				   pg_catalog.count(*) FILTER (WHERE d.next_attempt_at IS NOT NULL)
 					   AS retries_pending
 			  FROM @extschema@.emissions_failed_deliveries AS d) AS f,
-		   (SELECT pg_catalog.max(v.last_id) AS last_event_id
-			  FROM (SELECT s.next_id OPERATOR(pg_catalog.-) 1 AS last_id
-					  FROM @extschema@.emissions_state AS s
-					UNION ALL
-					SELECT pg_catalog.max(g.last_id)
-					  FROM @extschema@.emissions_log AS g) AS v) AS l;
+		   (SELECT COALESCE((SELECT pg_catalog.max(g.last_id)
+							   FROM @extschema@.emissions_log AS g),
+							 s.truncated_id) AS last_event_id
+			  FROM @extschema@.emissions_state AS s) AS l;
 GRANT SELECT ON @extschema@.emissions_stats TO PUBLIC;
 
 -- A trigger function for AFTER ROW triggers, and AFTER STATEMENT triggers

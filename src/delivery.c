@@ -20,11 +20,13 @@
  *
  * All of it commits together: an event is in an adapter table, in the log
  * and out of the outbox, or none of these.  A crash loses nothing and
- * doubles nothing; the NOTIFYs of a transaction that did not commit were
- * never sent.  The worker commits synchronously: if its commit could be
- * lost in a crash after listeners saw the NOTIFYs, the events would be
- * delivered again under new ids, and a consumer catching up by id would
- * miss them.
+ * doubles nothing in tables; the NOTIFYs of a transaction that did not
+ * commit were never sent.  The worker commits without waiting for its WAL
+ * flush (a producer's commit already waited for its own): a crash can
+ * then lose its last deliveries after listeners saw their NOTIFYs, and
+ * those events are delivered again, under new ids above any given out
+ * before (rotation_reserve_ids), so a consumer catching up by id still
+ * misses nothing, and may see them twice.
  *
  * A transaction that commits late (its xid below ones already delivered)
  * is simply seen by a later pass, and gets later ids: nothing is skipped.
@@ -406,6 +408,9 @@ notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
 			int			a = 0;
 
 			event.id = state->next_id++;
+			if (event.id > state->reserved_id)
+				elog(ERROR, "emissions event id " INT64_FORMAT " is not reserved",
+					 event.id);
 			event.txid = row->txid;
 			initStringInfo(&buf);
 			envelope_build(&buf, event.id, &decoded, row->txid,
@@ -622,7 +627,19 @@ delivery_pass(DeliveryState *state)
 
 		if (to > from)
 		{
-			MemoryContext chunk_cxt = AllocSetContextCreate(pass_cxt,
+			MemoryContext chunk_cxt;
+			int64		events = 0;
+			int			i;
+
+			for (i = from; i < to; i++)
+				events += rows[i].events;
+			if (state->next_id + events - 1 > state->reserved_id)
+			{
+				end_work();
+				rotation_reserve_ids(state, events);
+				begin_work("delivering events");
+			}
+			chunk_cxt = AllocSetContextCreate(pass_cxt,
 															"emissions delivery chunk",
 															ALLOCSET_DEFAULT_SIZES);
 

@@ -16,6 +16,7 @@ typedef struct DeliveryState
 {
 	char	   *dbname;
 	int64		next_id;		/* id of the next event delivered */
+	int64		reserved_id;	/* ids up to here are durably reserved */
 	int			outbox_part;	/* partition producers write to */
 	int			log_part;		/* partition delivered events go to */
 	TimestampTz log_part_since;

@@ -20,14 +20,22 @@
  * Log: the current partition changes every half retention; a partition is
  * truncated when it is next in line and closed longer than the retention
  * ago, so delivered events stay readable at least emissions.retention, and
- * at most about twice that.  The log's highest id is then written to
- * emissions_state, as ids must keep growing when the log is empty.
+ * at most about twice that.
+ *
+ * Ids: the worker commits without waiting for its WAL flush, so a crash
+ * may lose deliveries whose NOTIFYs listeners already saw.  Their events
+ * are delivered again, and must not get ids a consumer already saw for
+ * other events: the worker reserves ids in blocks in emissions_state,
+ * each reservation committed and flushed before any of its ids is used,
+ * and a new worker starts above the last reservation.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/heapam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
@@ -49,6 +57,9 @@
 
 /* Size of the current outbox partition that makes the worker move on. */
 #define OUTBOX_ROTATE_BLOCKS	2048
+
+/* Ids reserved at a time. */
+#define ID_RESERVATION			10000
 
 /* Shortest time a log partition stays current. */
 #define LOG_ROTATE_MIN_MS		1000
@@ -138,8 +149,8 @@ rotate_outbox(DeliveryState *state)
 static void
 save_log_state(DeliveryState *state)
 {
-	Oid			argtypes[] = {INT8OID, INT2OID, TIMESTAMPTZOID,
-	TIMESTAMPTZARRAYOID};
+	Oid			argtypes[] = {INT2OID, TIMESTAMPTZOID, TIMESTAMPTZARRAYOID,
+	INT8OID};
 	Datum		args[4];
 	Datum		closed[STORE_PARTITIONS];
 	bool		closed_nulls[STORE_PARTITIONS];
@@ -153,16 +164,16 @@ save_log_state(DeliveryState *state)
 		closed[i] = TimestampTzGetDatum(state->log_closed_at[i]);
 		closed_nulls[i] = (state->log_closed_at[i] == 0);
 	}
-	args[0] = Int64GetDatum(state->next_id);
-	args[1] = Int16GetDatum((int16) state->log_part);
-	args[2] = TimestampTzGetDatum(state->log_part_since);
-	args[3] = PointerGetDatum(construct_md_array(closed, closed_nulls, 1, dims,
+	args[0] = Int16GetDatum((int16) state->log_part);
+	args[1] = TimestampTzGetDatum(state->log_part_since);
+	args[2] = PointerGetDatum(construct_md_array(closed, closed_nulls, 1, dims,
 												 lbs, TIMESTAMPTZOID,
 												 sizeof(TimestampTz),
 												 FLOAT8PASSBYVAL,
 												 TYPALIGN_DOUBLE));
-	sql = psprintf("UPDATE %s SET next_id = $1, log_part = $2,"
-				   " log_part_since = $3, log_closed_at = $4",
+	args[3] = Int64GetDatum(state->next_id - 1);
+	sql = psprintf("UPDATE %s SET log_part = $1, log_part_since = $2,"
+				   " log_closed_at = $3, truncated_id = $4",
 				   emissions_qualified_name("emissions_state"));
 	if (SPI_execute_with_args(sql, 4, argtypes, args, NULL, false, 0) !=
 		SPI_OK_UPDATE)
@@ -206,8 +217,41 @@ rotation_maintain(DeliveryState *state, TimestampTz now)
 }
 
 /*
- * Read the durable state: the next id (above the log's highest and the
- * recorded floor) and the log's current partition.  Producers are pointed
+ * Reserve ids so that next_id .. next_id + count - 1 may be used: raise
+ * the reservation in a transaction of its own, committed and flushed to
+ * disk before the caller uses any of them.  Must be called outside a
+ * transaction.
+ */
+void
+rotation_reserve_ids(DeliveryState *state, int64 count)
+{
+	Oid			argtype = INT8OID;
+	Datum		arg;
+	char	   *sql;
+	int64		reserved = state->next_id + Max(count, ID_RESERVATION) - 1;
+
+	if (state->next_id + count - 1 <= state->reserved_id)
+		return;
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	arg = Int64GetDatum(reserved);
+	sql = psprintf("UPDATE %s SET reserved_id = $1",
+				   emissions_qualified_name("emissions_state"));
+	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, false, 0) !=
+		SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "could not reserve event ids");
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+	/* The worker commits asynchronously; this one must be on disk. */
+	XLogFlush(XactLastCommitEnd);
+	state->reserved_id = reserved;
+}
+
+/*
+ * Read the durable state: the next id (above the last reservation and the
+ * log's highest) and the log's current partition.  Producers are pointed
  * at outbox partition 0.  Runs in a transaction, SPI connected.
  */
 void
@@ -223,7 +267,7 @@ rotation_load_state(DeliveryState *state)
 	int			n;
 	int			i;
 
-	sql = psprintf("SELECT next_id, log_part, log_part_since, log_closed_at FROM %s",
+	sql = psprintf("SELECT reserved_id, log_part, log_part_since, log_closed_at FROM %s",
 				   emissions_qualified_name("emissions_state"));
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
@@ -231,7 +275,7 @@ rotation_load_state(DeliveryState *state)
 				 errmsg("emissions_state must hold exactly one row")));
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	state->next_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+	state->reserved_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	state->log_part = DatumGetInt16(SPI_getbinval(tuple, desc, 2, &isnull));
 	state->log_part_since = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3,
 															  &isnull));
@@ -245,7 +289,8 @@ rotation_load_state(DeliveryState *state)
 	if (state->log_part < 0 || state->log_part >= STORE_PARTITIONS)
 		state->log_part = 0;
 
-	state->next_id = Max(state->next_id, event_log_max_id() + 1);
+	state->next_id = Max(state->reserved_id, event_log_max_id()) + 1;
+	state->reserved_id = state->next_id - 1;
 	state->outbox_part = 0;
 	emissions_registry_set_outbox_part(0);
 }

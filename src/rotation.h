@@ -12,5 +12,6 @@
 
 extern void rotation_load_state(DeliveryState *state);
 extern void rotation_maintain(DeliveryState *state, TimestampTz now);
+extern void rotation_reserve_ids(DeliveryState *state, int64 count);
 
 #endif							/* EMISSIONS_ROTATION_H */
