@@ -25,6 +25,7 @@
 #include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -188,6 +189,16 @@ function_target(const char *target, char **name)
 	return fn;
 }
 
+/*
+ * Have the delivery worker read the adapters again once this transaction
+ * commits (it caches them until a relcache invalidation of their table).
+ */
+static void
+adapters_changed(void)
+{
+	CacheInvalidateRelcacheByRelid(emissions_extension_relid("emissions_adapters"));
+}
+
 /* Run sql with args as the extension's owner, through SPI. */
 static void
 execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *args,
@@ -301,6 +312,7 @@ emissions_add_adapter(PG_FUNCTION_ARGS)
 							  emissions_qualified_name("emissions_adapters")),
 					 6, argtypes, args, NULL, SPI_OK_INSERT);
 	SPI_finish();
+	adapters_changed();
 	PG_RETURN_VOID();
 }
 
@@ -340,6 +352,7 @@ emissions_drop_adapter(PG_FUNCTION_ARGS)
 							  emissions_qualified_name("emissions_adapters")),
 					 1, &argtype, &arg, NULL, SPI_OK_DELETE);
 	SPI_finish();
+	adapters_changed();
 	PG_RETURN_BOOL(true);
 }
 

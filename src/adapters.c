@@ -3,9 +3,11 @@
  * adapters.c
  *	  Delivery targets: loading them and delivering events to them.
  *
- * The delivery worker loads the adapters once per delivery transaction
- * (a small SPI query) and asks each whether it wants an event (its type
- * globs).  NOTIFY adapters are served by the worker itself, like the
+ * The delivery worker keeps the adapters in memory, read again only after
+ * a relcache invalidation of emissions_adapters, which
+ * emissions_add_adapter() and emissions_drop_adapter() send; a table
+ * adapter's INSERT is prepared once and kept.  It asks each adapter whether
+ * it wants an event (its type globs).  NOTIFY adapters are served by the worker itself, like the
  * default channel.  Table and function adapters run user code, so each
  * "call" (the matching events of one source transaction, for one adapter)
  * runs in a subtransaction of its own, as the adapter's owner
@@ -33,6 +35,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -49,17 +52,58 @@ static const char *const envelope_fields[] = {
 	"id", "type", "payload", "metadata", "emitted_at", "txid", "database"
 };
 
+static MemoryContext adapters_cxt = NULL;
+static List *adapters = NIL;
+static bool adapters_valid = false;
+static Oid	adapters_relid = InvalidOid;
+
+/* Forget the adapters when their table (or everything) is invalidated. */
+static void
+adapters_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == adapters_relid)
+		adapters_valid = false;
+}
+
 /*
- * The adapters of this database, in name order.  Runs in a transaction,
- * with SPI connected; the list lives in CurrentMemoryContext.
+ * Prepare the cache; called once when the delivery worker starts.
+ */
+void
+adapters_init(void)
+{
+	adapters_cxt = AllocSetContextCreate(TopMemoryContext,
+										 "emissions adapters",
+										 ALLOCSET_SMALL_SIZES);
+	CacheRegisterRelcacheCallback(adapters_relcache_callback, (Datum) 0);
+}
+
+/*
+ * The adapters of this database, in name order, read again if they may
+ * have changed.  Runs in a transaction, with SPI connected.
  */
 List *
 adapters_load(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext cxt = adapters_cxt;
 	List	   *result = NIL;
+	ListCell   *lc;
 	char	   *sql;
 	uint64		i;
+
+	if (adapters_valid)
+		return adapters;
+
+	foreach(lc, adapters)
+	{
+		Adapter    *adapter = lfirst(lc);
+
+		if (adapter->insert_plan != NULL)
+			SPI_freeplan(adapter->insert_plan);
+	}
+	adapters = NIL;
+	MemoryContextReset(adapters_cxt);
+	adapters_relid = emissions_extension_relid("emissions_adapters");
+	adapters_valid = true;
 
 	sql = psprintf("SELECT name, kind, target, types, owner::pg_catalog.oid,"
 				   " COALESCE((options->>'max_attempts')::integer, 0),"
@@ -90,7 +134,8 @@ adapters_load(void)
 		result = lappend(result, adapter);
 		MemoryContextSwitchTo(oldcxt);
 	}
-	return result;
+	adapters = result;
+	return adapters;
 }
 
 /* Whether type[0..len) matches glob[0..glob_len), '*' matching any run. */
@@ -194,6 +239,7 @@ prepare_table_insert(Adapter *adapter)
 	char	   *table;
 	char	   *sql;
 	Oid			argtype = JSONBOID;
+	SPIPlanPtr	plan;
 	int			i;
 
 	if (rel == NULL)
@@ -235,10 +281,11 @@ prepare_table_insert(Adapter *adapter)
 
 	sql = psprintf("INSERT INTO %s (%s) SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1)",
 				   table, columns.data, columns.data, table);
-	adapter->insert_plan = SPI_prepare(sql, 1, &argtype);
-	if (adapter->insert_plan == NULL)
+	plan = SPI_prepare(sql, 1, &argtype);
+	if (plan == NULL || SPI_keepplan(plan) != 0)
 		elog(ERROR, "could not prepare the insert of adapter \"%s\": %s",
 			 adapter->name, SPI_result_code_string(SPI_result));
+	adapter->insert_plan = plan;
 }
 
 static bool

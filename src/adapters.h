@@ -30,7 +30,7 @@ typedef struct Adapter
 	Oid			owner;
 	int			max_attempts;	/* 0: emissions.max_attempts */
 	bool		omit_payload;	/* notify: envelopes never carry the payload */
-	SPIPlanPtr	insert_plan;	/* table: prepared on first use */
+	SPIPlanPtr	insert_plan;	/* table: prepared on first use, kept */
 } Adapter;
 
 /* One event on its way to the adapters of a delivery transaction. */
@@ -69,6 +69,7 @@ typedef struct ArraySource
 extern void array_source_init(ArraySource *source, OutgoingEvent *events,
 							  int n);
 
+extern void adapters_init(void);
 extern List *adapters_load(void);
 extern bool adapter_wants(const Adapter *adapter, const char *type, int len);
 extern bool types_match(const char *types, const char *type, int len);

@@ -195,17 +195,17 @@ chunk_end(const RowRef *rows, int nrows, int from)
 
 /*
  * Fetch the row by TID and detoast its data; NULL when the row is gone
- * (someone truncated the outbox since the scan).  The partition must be
- * locked.
+ * (someone truncated the outbox since the scan: the partition has nblocks
+ * blocks now).  The partition must be locked.
  */
 static bytea *
-fetch_row_data(Relation rel, const RowRef *row)
+fetch_row_data(Relation rel, BlockNumber nblocks, const RowRef *row)
 {
 	HeapTupleData tuple;
 	Buffer		buffer;
 	bytea	   *data = NULL;
 
-	if (ItemPointerGetBlockNumber(&row->tid) >= RelationGetNumberOfBlocks(rel))
+	if (ItemPointerGetBlockNumber(&row->tid) >= nblocks)
 		return NULL;
 	tuple.t_self = row->tid;
 	if (heap_fetch(rel, GetActiveSnapshot(), &tuple, &buffer, false))
@@ -233,6 +233,7 @@ typedef struct RowSource
 	int			nrows;
 	const int64 *first_ids;		/* id of each row's first event; -1: gone */
 	Relation   *rels;			/* the outbox partitions, by part */
+	BlockNumber *nblocks;		/* their sizes */
 	Oid		   *parts;
 	const char *dbname;
 	MemoryContext row_cxt;		/* the current row's data and envelopes */
@@ -250,7 +251,7 @@ row_data(RowSource *source, const RowRef *row)
 
 	for (p = 0; p < STORE_PARTITIONS; p++)
 		if (source->parts[p] == row->relid)
-			return fetch_row_data(source->rels[p], row);
+			return fetch_row_data(source->rels[p], source->nblocks[p], row);
 	return NULL;
 }
 
@@ -455,8 +456,8 @@ notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
  */
 static void
 deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
-					int n, Relation *rels, Oid *parts, Totals *totals,
-					TimestampTz now)
+					int n, Relation *rels, BlockNumber *nblocks, Oid *parts,
+					Totals *totals, TimestampTz now)
 {
 	RowSource	source;
 	bool	   *wanted = palloc0(sizeof(bool) * (list_length(adapters) + 1));
@@ -474,6 +475,7 @@ deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
 	source.nrows = n;
 	source.first_ids = palloc(sizeof(int64) * n);
 	source.rels = rels;
+	source.nblocks = nblocks;
 	source.parts = parts;
 	source.dbname = state->dbname;
 	source.row_cxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -541,13 +543,17 @@ deliver_chunk(DeliveryState *state, RowRef *rows, int from, int to,
 {
 	Oid			parts[STORE_PARTITIONS];
 	Relation	rels[STORE_PARTITIONS];
+	BlockNumber nblocks[STORE_PARTITIONS];
 	List	   *adapters = adapters_load();
 	TimestampTz now = GetCurrentTimestamp();
 	int			i;
 
 	emissions_outbox_partitions(parts);
 	for (i = 0; i < STORE_PARTITIONS; i++)
+	{
 		rels[i] = table_open(parts[i], RowExclusiveLock);
+		nblocks[i] = RelationGetNumberOfBlocks(rels[i]);
+	}
 
 	for (i = from; i < to;)
 	{
@@ -555,8 +561,8 @@ deliver_chunk(DeliveryState *state, RowRef *rows, int from, int to,
 
 		while (end < to && FullTransactionIdEquals(rows[end].txid, rows[i].txid))
 			end++;
-		deliver_transaction(state, adapters, &rows[i], end - i, rels, parts,
-							totals, now);
+		deliver_transaction(state, adapters, &rows[i], end - i, rels, nblocks,
+							parts, totals, now);
 		i = end;
 	}
 
@@ -585,6 +591,7 @@ delivery_start(DeliveryState *state)
 
 	pass_cxt = AllocSetContextCreate(TopMemoryContext, "emissions delivery pass",
 									 ALLOCSET_DEFAULT_SIZES);
+	adapters_init();
 	memset(state, 0, sizeof(DeliveryState));
 	begin_work("loading state");
 	installed = emissions_extension_lookup(NULL, NULL);
@@ -601,9 +608,9 @@ delivery_start(DeliveryState *state)
 
 /*
  * One pass: deliver everything committed so far, then run the retries and
- * the storage maintenance that are due.
+ * the storage maintenance that are due.  False if the extension is gone.
  */
-PassResult
+bool
 delivery_pass(DeliveryState *state)
 {
 	Totals		totals = {0};
@@ -617,7 +624,7 @@ delivery_pass(DeliveryState *state)
 	if (!emissions_extension_lookup(NULL, NULL))
 	{
 		end_work();
-		return PASS_EXTENSION_GONE;
+		return false;
 	}
 	nrows = collect_rows(&rows);
 	for (;;)
@@ -679,7 +686,7 @@ delivery_pass(DeliveryState *state)
 		state->next_maintenance_at =
 			TimestampTzPlusMilliseconds(now, MAINTENANCE_INTERVAL_MS);
 	}
-	return nrows > 0 ? PASS_DELIVERED : PASS_IDLE;
+	return true;
 }
 
 /*

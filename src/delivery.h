@@ -25,16 +25,8 @@ typedef struct DeliveryState
 	TimestampTz next_maintenance_at;
 } DeliveryState;
 
-/* What happened in one pass, for the worker's loop. */
-typedef enum PassResult
-{
-	PASS_IDLE,					/* nothing was delivered */
-	PASS_DELIVERED,				/* something was: look again at once */
-	PASS_EXTENSION_GONE			/* DROP EXTENSION: the worker leaves */
-} PassResult;
-
 extern bool delivery_start(DeliveryState *state);
-extern PassResult delivery_pass(DeliveryState *state);
+extern bool delivery_pass(DeliveryState *state);
 extern long delivery_sleep_ms(const DeliveryState *state);
 
 #endif							/* EMISSIONS_DELIVERY_H */

@@ -22,8 +22,8 @@
 #include "storage/lwlock.h"
 
 #include "buffer.h"
+#include "extension.h"
 #include "launcher.h"
-#include "outbox.h"
 #include "registry.h"
 #include "settings.h"
 #include "stats.h"
@@ -72,7 +72,7 @@ _PG_init(void)
 {
 	emissions_define_settings();
 	emissions_buffer_init();
-	emissions_outbox_init();
+	emissions_extension_init();
 	emissions_wakeup_init();
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -5,7 +5,8 @@
  *
  * The delivery worker copies every outbox row it delivers, unchanged, into
  * emissions_log with the id range its events got (first_id .. last_id, in
- * emit order), in the same transaction as the delivery.  So an event is in
+ * emit order), in the same transaction as the delivery, with heap_insert
+ * (the column order below is the table's).  So an event is in
  * the log exactly when it has been delivered, and ids in the log are
  * contiguous and increase with last_id.  The table is partitioned for
  * truncation by age (rotation.c) and indexed on last_id.
@@ -19,60 +20,86 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "catalog/index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
 #include "event_format.h"
 #include "event_log.h"
 #include "extension.h"
+#include "registry.h"
 
 PG_FUNCTION_INFO_V1(emissions_events);
 PG_FUNCTION_INFO_V1(emissions_event);
 
-/* The worker's INSERT into the log, prepared once. */
-static SPIPlanPtr insert_plan = NULL;
+/* Insert index entries for tuple, just inserted into rel. */
+static void
+insert_index_entries(Relation rel, HeapTuple tuple)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+													&TTSOpsHeapTuple);
+	ListCell   *lc;
+
+	ExecStoreHeapTuple(tuple, slot, false);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		FormIndexDatum(info, slot, NULL, values, isnull);
+		index_insert(index, values, isnull, &tuple->t_self, rel,
+					 UNIQUE_CHECK_NO, false, info);
+		index_close(index, NoLock);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	list_free(indexes);
+}
 
 /*
  * Add a log row for a delivered outbox row: its events got the ids
- * first_id .. last_id.  Runs in the delivery transaction, SPI connected.
+ * first_id .. last_id.  Runs in the delivery transaction.  The row goes
+ * straight into the current partition, with its index entry (the log's
+ * only index, on last_id, is plain): no executor, no user code.
  */
 void
 event_log_insert(int part, int64 first_id, int64 last_id,
 				 FullTransactionId txid, TimestampTz delivered_at, bytea *data)
 {
+	Oid			parts[STORE_PARTITIONS];
+	Relation	rel;
 	Datum		values[6];
+	bool		nulls[6] = {0};
+	HeapTuple	tuple;
 
-	if (insert_plan == NULL)
-	{
-		Oid			argtypes[] = {INT8OID, INT8OID, XID8OID, TIMESTAMPTZOID,
-		INT2OID, BYTEAOID};
-		char	   *sql;
-		SPIPlanPtr	plan;
-
-		sql = psprintf("INSERT INTO %s (first_id, last_id, txid, delivered_at,"
-					   " part, data) VALUES ($1, $2, $3, $4, $5, $6)",
-					   emissions_qualified_name("emissions_log"));
-		plan = SPI_prepare(sql, lengthof(argtypes), argtypes);
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the event log insert: %s",
-				 SPI_result_code_string(SPI_result));
-		insert_plan = plan;
-	}
-
+	if (!emissions_extension_partitions("emissions_log", parts))
+		elog(ERROR, "extension \"emissions\" is not installed");
+	rel = table_open(parts[part], RowExclusiveLock);
 	values[0] = Int64GetDatum(first_id);
 	values[1] = Int64GetDatum(last_id);
 	values[2] = FullTransactionIdGetDatum(txid);
 	values[3] = TimestampTzGetDatum(delivered_at);
 	values[4] = Int16GetDatum((int16) part);
 	values[5] = PointerGetDatum(data);
-	if (SPI_execute_plan(insert_plan, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write the event log");
+	tuple = heap_form_tuple(RelationGetDescr(rel), values, nulls);
+	simple_heap_insert(rel, tuple);
+	insert_index_entries(rel, tuple);
+	heap_freetuple(tuple);
+	table_close(rel, NoLock);
 }
 
 /*

@@ -12,5 +12,7 @@ extern bool emissions_extension_lookup(Oid *schema, Oid *owner);
 extern Oid	emissions_extension_schema(void);
 extern Oid	emissions_extension_relid(const char *relname);
 extern char *emissions_qualified_name(const char *relname);
+extern void emissions_extension_init(void);
+extern bool emissions_extension_partitions(const char *table, Oid *parts);
 
 #endif							/* EMISSIONS_EXTENSION_H */

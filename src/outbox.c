@@ -23,26 +23,19 @@
  * and the producer needs no privilege on the table.  The table has no
  * indexes, so nothing else needs maintaining.
  *
- * The partitions' OIDs are found once (through pg_extension, as the
- * extension may live in any schema) and cached; a relcache invalidation of
- * one of them, as DROP EXTENSION sends, forgets them.
+ * The partitions' OIDs are found through pg_extension, as the extension
+ * may live in any schema, and cached (extension.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
-#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
-#include "utils/fmgroids.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -55,33 +48,6 @@
 
 int			emissions_outbox_depth = 0;
 
-static Oid	partition_relids[STORE_PARTITIONS];
-
-/* Forget the cached OIDs when a partition (or everything) is invalidated. */
-static void
-outbox_relcache_callback(Datum arg, Oid relid)
-{
-	int			i;
-
-	for (i = 0; i < STORE_PARTITIONS; i++)
-	{
-		if (!OidIsValid(relid) || relid == partition_relids[i])
-		{
-			memset(partition_relids, 0, sizeof(partition_relids));
-			return;
-		}
-	}
-}
-
-/*
- * Register the cache invalidation callback; called once from _PG_init.
- */
-void
-emissions_outbox_init(void)
-{
-	CacheRegisterRelcacheCallback(outbox_relcache_callback, (Datum) 0);
-}
-
 /*
  * OIDs of the outbox partitions of this database, into parts[]; raises an
  * error when the extension is not installed here.
@@ -89,35 +55,13 @@ emissions_outbox_init(void)
 void
 emissions_outbox_partitions(Oid *parts)
 {
-	if (!OidIsValid(partition_relids[STORE_PARTITIONS - 1]))
-	{
-		Oid			schema;
-		int			i;
-
-		if (!emissions_extension_lookup(&schema, NULL))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("extension \"emissions\" is not installed in database \"%s\"",
-							get_database_name(MyDatabaseId)),
-					 errdetail("Events emitted in this transaction cannot be stored."),
-					 errhint("Run CREATE EXTENSION emissions.")));
-		for (i = 0; i < STORE_PARTITIONS; i++)
-		{
-			char		name[NAMEDATALEN];
-			Oid			relid;
-
-			snprintf(name, sizeof(name), "%s_%d", OUTBOX_TABLE_NAME, i);
-			relid = get_relname_relid(name, schema);
-			if (!OidIsValid(relid))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_TABLE),
-						 errmsg("emissions outbox partition \"%s\" is missing",
-								name),
-						 errhint("Recreate the extension with DROP EXTENSION and CREATE EXTENSION.")));
-			partition_relids[i] = relid;
-		}
-	}
-	memcpy(parts, partition_relids, sizeof(partition_relids));
+	if (!emissions_extension_partitions(OUTBOX_TABLE_NAME, parts))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"emissions\" is not installed in database \"%s\"",
+						get_database_name(MyDatabaseId)),
+				 errdetail("Events emitted in this transaction cannot be stored."),
+				 errhint("Run CREATE EXTENSION emissions.")));
 }
 
 /* Insert one outbox row holding data[0..len) (a version byte + events). */

@@ -37,7 +37,6 @@
 /* Cascade generation of the events this backend hands off (0: not a handler). */
 extern int	emissions_outbox_depth;
 
-extern void emissions_outbox_init(void);
 extern void emissions_outbox_partitions(Oid *parts);
 extern void emissions_outbox_write(EventStream *stream, uint64 from, uint64 to,
 								   int64 nevents, int32 batch, int32 *seq);

@@ -13,9 +13,10 @@
  * again at the next maintenance.
  *
  * Outbox: once the current partition has grown past OUTBOX_ROTATE_BLOCKS,
- * the worker truncates another partition that no longer holds visible
- * rows (checked under the lock with a fresh snapshot) and points producers
- * at it through the registry.
+ * the worker points producers at an empty partition through the registry;
+ * a partition producers have left is truncated as soon as it holds no
+ * visible row (checked under the lock with a fresh snapshot), so each pass
+ * of the worker scans little more than the current partition.
  *
  * Log: the current partition changes every half retention; a partition is
  * truncated when it is next in line and closed longer than the retention
@@ -56,7 +57,7 @@
 #include "settings.h"
 
 /* Size of the current outbox partition that makes the worker move on. */
-#define OUTBOX_ROTATE_BLOCKS	2048
+#define OUTBOX_ROTATE_BLOCKS	256
 
 /* Ids reserved at a time. */
 #define ID_RESERVATION			10000
@@ -122,12 +123,23 @@ partition_blocks(const char *base, int part)
 	return blocks;
 }
 
-/* Move producers to a fresh partition once the current one is large. */
+/*
+ * Truncate the outbox partitions producers have left once they are
+ * delivered, and move producers to an empty partition once the current
+ * one is large.
+ */
 static void
 rotate_outbox(DeliveryState *state)
 {
 	int			step;
 
+	for (step = 1; step < STORE_PARTITIONS; step++)
+	{
+		int			part = (state->outbox_part + step) % STORE_PARTITIONS;
+
+		if (partition_blocks(OUTBOX_TABLE_NAME, part) > 0)
+			(void) try_truncate(OUTBOX_TABLE_NAME, part, true);
+	}
 	if (partition_blocks(OUTBOX_TABLE_NAME, state->outbox_part) <
 		OUTBOX_ROTATE_BLOCKS)
 		return;
@@ -135,8 +147,7 @@ rotate_outbox(DeliveryState *state)
 	{
 		int			part = (state->outbox_part + step) % STORE_PARTITIONS;
 
-		if (partition_blocks(OUTBOX_TABLE_NAME, part) == 0 ||
-			try_truncate(OUTBOX_TABLE_NAME, part, true))
+		if (partition_blocks(OUTBOX_TABLE_NAME, part) == 0)
 		{
 			state->outbox_part = part;
 			emissions_registry_set_outbox_part(part);

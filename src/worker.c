@@ -73,8 +73,6 @@ emissions_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		PassResult	result;
-
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -83,15 +81,17 @@ emissions_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		result = delivery_pass(&state);
-		if (result == PASS_EXTENSION_GONE)
+		if (!delivery_pass(&state))
 		{
 			emissions_registry_mark_absent();
 			proc_exit(0);
 		}
-		if (result == PASS_DELIVERED)
-			continue;			/* more may have committed meanwhile */
+		pgstat_report_stat(false);
 
+		/*
+		 * Whatever committed during the pass (its own cascades included) has
+		 * set the latch again, so this returns at once.
+		 */
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 delivery_sleep_ms(&state), PG_WAIT_EXTENSION);
