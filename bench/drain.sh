@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# bench/drain.sh: sustained drain throughput of the delivery worker.
+#
+# Starts a throwaway cluster (test/lib.sh: postgres OS user, unix socket in a
+# mktemp directory, stopped by data directory from an EXIT trap) with
+# shared_preload_libraries = 'emissions' and max_worker_processes = 32.
+# pgbench producers (-c CLIENTS -j 2 -M prepared, bench/producer/emissions_1.sql:
+# a business row and one ~195-byte event per transaction; EVENTS=10 runs
+# emissions_10.sql, ten events per transaction) run for DURATION
+# seconds while the delivery worker drains; emissions_stats (events_pending,
+# events_delivered) is sampled every second.  When pgbench is done,
+# emissions_wait_delivered() waits for the rest.  Two runs: the default
+# NOTIFY adapter alone (nobody listening), then with a table adapter added
+# (emissions_add_adapter('sink', 'table', 'bench_sink')), whose rows are
+# counted afterwards: each event exactly once.
+#
+# Prints a Markdown report (also written to bench/results/drain-DATE.md):
+# producer events/s, delivered events/s during the run and to the end of the
+# drain, the backlog's maximum, its value when the producers stop and its
+# growth over the run's second half, and the goal (backlog bounded) marked
+# PASS or MISS.  Exits non-zero only when the benchmark itself broke
+# (pgbench errors, events not delivered, sink rows missing or doubled).
+#
+# Usage: bash bench/drain.sh        (as root, from anywhere; ~2.5 minutes)
+# Environment: DURATION (seconds per run, 60), CLIENTS (8), EVENTS (events
+# per transaction, 1 or 10), WAIT (seconds emissions_wait_delivered() may
+# take, 300).
+set -euo pipefail
+# shellcheck source=test/lib.sh
+source "$(dirname "$0")/../test/lib.sh"
+become_root "$@"
+cd "$top"
+# shellcheck source=bench/delivery/common.sh
+source "$top/bench/delivery/common.sh"
+
+DURATION="${DURATION:-60}"
+CLIENTS="${CLIENTS:-8}"
+WAIT="${WAIT:-300}"
+JOBS=$((CLIENTS > 1 ? 2 : 1))
+EVENTS="${EVENTS:-1}"
+case "$EVENTS" in
+1 | 10) ;;
+*) echo "EVENTS must be 1 or 10" >&2; exit 2 ;;
+esac
+SCRIPT="$top/bench/producer/emissions_$EVENTS.sql"
+
+prepare
+PGBENCH="$PGBIN/pgbench"
+cluster_start "shared_preload_libraries = 'emissions'" "max_worker_processes = 32"
+q "\\i $top/bench/delivery/setup.sql" >/dev/null
+require_delivery
+broken=0
+
+now() {
+	date +%s.%N
+}
+
+# CPU seconds (user + system) the process PID has used so far, 0 if gone.
+cpu_secs() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' \
+		"/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# One run: run_drain KEY.  Appends a tab-separated line to $CLUSTER/runs.tsv:
+# key events tps(events/s) duration pending_end delivered_run delivered_total max_backlog
+# slope drain_secs total_secs sink_rows sink_distinct wait_ok worker_cpu_secs
+run_drain() {
+	local key="$1" out="$CLUSTER/pgbench-$1.out" samples="$CLUSTER/samples-$1.tsv"
+	local status=0 pid t0 t1 t2 d0 d1 d2 p1 xacts events tps ok rows=- distinct=-
+	local wpid c0 c2
+	q "TRUNCATE bench_orders, bench_sink"
+	q "CHECKPOINT"
+	d0="$(stats_col events_delivered)"
+	wpid="$(stats_col worker_pid)"
+	c0="$(cpu_secs "${wpid:-0}")"
+	: >"$samples"
+	echo "# $key: pgbench -M prepared -c $CLIENTS -j $JOBS -T $DURATION, ${SCRIPT##*/}" >&2
+	t0="$(now)"
+	"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$JOBS" -T "$DURATION" \
+		-f "$SCRIPT" >"$out" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		# elapsed, events_pending, events_delivered since the start
+		psql -qAtX -F $'\t' -c "SELECT $(now) - $t0, events_pending,
+			events_delivered - $d0 FROM emissions_stats" >>"$samples" || true
+		sleep 1
+	done
+	wait "$pid" || status=$?
+	t1="$(now)"
+	p1="$(stats_col events_pending)"
+	d1="$(stats_col events_delivered)"
+	printf '%s\t%s\t%s\n' "$(calc "%.3f" "$t1 - $t0")" "$p1" "$((d1 - d0))" >>"$samples"
+	ok="$(q "SELECT emissions_wait_delivered('$WAIT s')")"
+	t2="$(now)"
+	c2="$(cpu_secs "${wpid:-0}")"
+	d2="$(stats_col events_delivered)"
+	if [ "$(stats_col worker_pid)" != "$wpid" ]; then
+		echo "# $key: the delivery worker changed during the run ($wpid, now $(stats_col worker_pid))" >&2
+		broken=1
+	fi
+	pgbench_ok "$out" "$status" || broken=1
+	xacts="$(pgbench_xacts "$out")" tps="$(pgbench_tps "$out")"
+	xacts="${xacts:-0}" tps="${tps:-0}"
+	events=$((xacts * EVENTS))
+	if [ "$ok" != t ]; then
+		echo "# $key: emissions_wait_delivered('$WAIT s') timed out," \
+			"$(stats_col events_pending) events still pending" >&2
+		broken=1
+	fi
+	if [ "$(q "SELECT count(*) FROM bench_orders")" -ne "$xacts" ]; then
+		echo "# $key: $xacts transactions but not as many business rows" >&2
+		broken=1
+	fi
+	if [ "$key" = table ]; then
+		rows="$(q "SELECT count(*) FROM bench_sink")"
+		distinct="$(q "SELECT count(DISTINCT id) FROM bench_sink")"
+		if [ "$rows" -ne "$events" ] || [ "$distinct" -ne "$events" ]; then
+			echo "# table: $events events but $rows rows in bench_sink ($distinct distinct ids)" >&2
+			broken=1
+		fi
+	fi
+	# max backlog; growth of the backlog over the second half of the run
+	# (least-squares slope, events/s)
+	read -r maxb slope < <(awk -F '\t' -v half="$(calc "%f" "($t1 - $t0) / 2")" '
+		{ if ($2 > m) m = $2 }
+		$1 >= half { n++; sx += $1; sy += $2; sxx += $1 * $1; sxy += $1 * $2 }
+		END { s = (n > 1 && n * sxx - sx * sx != 0) ? (n * sxy - sx * sy) / (n * sxx - sx * sx) : 0;
+			  printf "%d %.1f\n", m, s }' "$samples")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+		"$key" "$events" "$(calc "%.1f" "$tps * $EVENTS")" "$(calc "%.3f" "$t1 - $t0")" "$p1" "$((d1 - d0))" \
+		"$((d2 - d0))" "$maxb" "$slope" "$(calc "%.3f" "$t2 - $t1")" \
+		"$(calc "%.3f" "$t2 - $t0")" "$rows" "$distinct" "$ok" \
+		"$(calc "%.2f" "$c2 - $c0")" >>"$CLUSTER/runs.tsv"
+	if [ "$((d2 - d0))" -ne "$events" ]; then
+		echo "# $key: $events events produced, but events_delivered grew by $((d2 - d0))" >&2
+	fi
+	echo "# $key: $events events, $(calc "%.0f" "$tps") tps; backlog max $maxb," \
+		"$p1 at the end, growth $slope/s; drained $(calc "%.1f" "$t2 - $t1") s later" >&2
+}
+
+: >"$CLUSTER/runs.tsv"
+run_drain notify
+q "SELECT emissions_add_adapter('sink', 'table', 'bench_sink')" >/dev/null
+run_drain table
+
+report="$(report_file drain)"
+{
+	echo "# emissions drain throughput, $(date '+%Y-%m-%d %H:%M')"
+	echo
+	echo "$(environment_line)."
+	echo "Producers: pgbench -M prepared -c $CLIENTS -j $JOBS -T $DURATION," \
+		"bench/producer/${SCRIPT##*/} (a business INSERT and $EVENTS ~195-byte event(s)" \
+		"per transaction, one statement each); emissions_stats sampled every second; then" \
+		"emissions_wait_delivered(). \"notify\": the default NOTIFY adapter alone" \
+		"(channel $(q "SHOW emissions.notify_channel" 2>/dev/null || echo '?'), nobody listening);" \
+		"\"table\": plus a table adapter into bench_sink."
+	echo
+	echo "| adapters | events produced | producer events/s | delivered during run | delivered/s during run | delivered/s to the end of the drain | max backlog | backlog at end | backlog growth, 2nd half (events/s) | drain after stop (s) | worker CPU | worker CPU per event |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	while IFS=$'\t' read -r key events tps dur p1 drun dtot maxb slope drain total rows distinct ok wcpu; do
+		name="$key"
+		[ "$key" = notify ] && name="NOTIFY (default)"
+		[ "$key" = table ] && name="NOTIFY + table"
+		echo "| $name | $events | $(calc "%.0f" "$tps") | $drun | $(calc "%.0f" "$drun / $dur") |" \
+			"$(calc "%.0f" "$dtot / $total") | $maxb | $p1 | $slope | $drain |" \
+			"$wcpu s ($(calc "%.0f" "100 * $wcpu / $total") % of a core) |" \
+			"$(calc "%.0f" "($dtot > 0 ? 1e6 * $wcpu / $dtot : 0)") us |"
+	done <"$CLUSTER/runs.tsv"
+	echo
+	echo "events_delivered counts what emissions_stats reports; bench_sink held" \
+		"$(awk -F '\t' '$1 == "table" { print $12 " rows (" $13 " distinct ids) for " $2 " events" }' "$CLUSTER/runs.tsv")."
+	echo
+	echo "| goal (from the issue) | measured | verdict |"
+	echo "|---|---:|---|"
+	while IFS=$'\t' read -r key events tps dur p1 drun dtot maxb slope drain total rows distinct ok wcpu; do
+		# bounded: over the run's second half the backlog grows by less than
+		# 2% of the production rate, i.e. the worker keeps up
+		lim="$(calc "%.1f" "0.02 * $tps")"	# tps: events/s here
+		echo "| $key: backlog bounded (growth over the 2nd half < 2% of the production rate, $lim/s) |" \
+			"$slope/s, max $maxb, $p1 at end | $(verdict "$slope" '<' "$lim") |"
+	done <"$CLUSTER/runs.tsv"
+	echo
+	echo "Backlog (events_pending) per second:"
+	echo
+	echo '```'
+	for key in notify table; do
+		printf '%-7s' "$key"
+		awk -F '\t' '{ printf " %d", $2 } END { print "" }' "$CLUSTER/samples-$key.tsv"
+	done
+	echo '```'
+} | tee "$report"
+echo
+echo "# report written to ${report#"$top"/}"
+
+if [ "$broken" -ne 0 ]; then
+	echo "# the benchmark itself had errors (see the messages above)" >&2
+	exit 1
+fi
