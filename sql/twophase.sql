@@ -5,36 +5,9 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
 RESET client_min_messages;
 
--- The delivery worker drains the outbox as soon as a transaction commits,
--- so committed events are read back once delivered.  pg_temp.mark() waits
--- until everything committed so far is delivered and remembers the last
--- event id; pg_temp.delivered() waits likewise and returns the events
--- delivered since that mark, in id order.  Ids, txids and times vary from
--- run to run and are never printed.
-CREATE TEMP TABLE delivery_mark (last_id bigint NOT NULL);
-INSERT INTO delivery_mark VALUES (0);
-CREATE PROCEDURE pg_temp.mark() LANGUAGE plpgsql AS $$
-BEGIN
-	IF NOT emissions_wait_delivered() THEN
-		RAISE EXCEPTION 'committed events were not delivered in time';
-	END IF;
-	UPDATE delivery_mark
-	   SET last_id = (SELECT last_event_id FROM emissions_stats);
-END
-$$;
-CREATE FUNCTION pg_temp.delivered()
-RETURNS TABLE(type text, payload jsonb, metadata jsonb) LANGUAGE plpgsql AS $$
-BEGIN
-	IF NOT emissions_wait_delivered() THEN
-		RAISE EXCEPTION 'committed events were not delivered in time';
-	END IF;
-	RETURN QUERY
-		SELECT e.type, e.payload, e.metadata
-		  FROM delivery_mark AS m, emissions_events(m.last_id, 1000000) AS e
-		 ORDER BY e.id;
-END
-$$;
-CALL pg_temp.mark();
+-- pg_temp.mark() and pg_temp.delivered(), to read back committed events
+-- once delivered; the first mark is set.
+\i sql/include/delivered.psql
 
 
 -- PREPARE commits the active buffer into the prepared transaction: the

@@ -38,14 +38,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "libpq-fe.h"
@@ -62,69 +59,6 @@
 /* How long to wait for what must come, and for what must not. */
 #define WAIT_MS 10000
 #define QUIET_MS 300
-
-static int	nfailed = 0;
-
-/*
- * Print one result line for desc; on failure also print what was expected
- * and what was seen.
- */
-static void
-check(const char *desc, const char *expected, const char *actual)
-{
-	nchecks++;
-	if (strcmp(expected, actual) == 0)
-		printf("ok %d - %s\n", nchecks, desc);
-	else
-	{
-		nfailed++;
-		printf("not ok %d - %s\n", nchecks, desc);
-		printf("#   expected: %s\n#   got: %s\n", expected, actual);
-	}
-	fflush(stdout);
-}
-
-/*
- * Show server notices as TAP comments, so they cannot pass for results.
- */
-static void
-show_notice(void *arg, const char *message)
-{
-	while (*message)
-	{
-		size_t		len = strcspn(message, "\n");
-
-		printf("# %.*s\n", (int) len, message);
-		message += len;
-		if (*message == '\n')
-			message++;
-	}
-}
-
-/*
- * Return the first value of the first row of sql, run with at most one text
- * parameter, in a static buffer; an error comes back as "error: message", so
- * that a check comparing it fails and shows why.
- */
-static const char *
-value(PGconn *conn, const char *sql, const char *param)
-{
-	static char buf[8192];
-	PGresult   *res;
-
-	res = PQexecParams(conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
-	else if (PQntuples(res) < 1 || PQnfields(res) < 1)
-		snprintf(buf, sizeof(buf), "no row");
-	else if (PQgetisnull(res, 0, 0))
-		snprintf(buf, sizeof(buf), "NULL");
-	else
-		snprintf(buf, sizeof(buf), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
-}
 
 /*
  * Check that sql returns on conn what expected_sql returns, and that this
@@ -186,44 +120,6 @@ sqlstate(PGconn *conn, const char *sql)
 	return buf;
 }
 
-/* Milliseconds on a monotonic clock. */
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1000000.0;
-}
-
-/*
- * Run sql (one parameter at most) every 50 ms until it returns expected or
- * timeout_ms passes; return what it returned last.
- */
-static const char *
-wait_for(PGconn *conn, const char *sql, const char *param,
-		 const char *expected, int timeout_ms)
-{
-	double		deadline = now_ms() + timeout_ms;
-	const char *seen;
-
-	for (;;)
-	{
-		seen = value(conn, sql, param);
-		if (strcmp(seen, expected) == 0 || now_ms() > deadline)
-			return seen;
-		usleep(50 * 1000);
-	}
-}
-
-/* Wait until the worker has delivered everything committed so far. */
-static void
-delivered(PGconn *conn)
-{
-	check("emissions_wait_delivered() returns true", "t",
-		  value(conn, "SELECT emissions_wait_delivered('20s')", NULL));
-}
-
 /*
  * Connect to the test database as role user, or bail.
  */
@@ -238,38 +134,6 @@ connect_as(const char *user)
 		bail("connect as %s: %s", user, PQerrorMessage(conn));
 	PQsetNoticeProcessor(conn, show_notice, NULL);
 	return conn;
-}
-
-/*
- * Wait up to timeout_ms for a notification on conn; NULL when none came.
- */
-static PGnotify *
-wait_notify(PGconn *conn, int timeout_ms)
-{
-	double		deadline = now_ms() + timeout_ms;
-
-	for (;;)
-	{
-		PGnotify   *n;
-		double		left;
-		fd_set		rfds;
-		struct timeval tv;
-		int			sock = PQsocket(conn);
-
-		if (!PQconsumeInput(conn))
-			bail("listening connection lost: %s", PQerrorMessage(conn));
-		if ((n = PQnotifies(conn)) != NULL)
-			return n;
-		left = deadline - now_ms();
-		if (left <= 0)
-			return NULL;
-		FD_ZERO(&rfds);
-		FD_SET(sock, &rfds);
-		tv.tv_sec = (long) left / 1000;
-		tv.tv_usec = ((long) left % 1000) * 1000;
-		if (select(sock + 1, &rfds, NULL, NULL, &tv) < 0 && errno != EINTR)
-			bail("select: %s", strerror(errno));
-	}
 }
 
 /*
@@ -293,34 +157,18 @@ configure(PGconn *admin, bool set)
 		run(admin, "ALTER SYSTEM RESET emissions.max_attempts");
 		run(admin, "ALTER SYSTEM RESET emissions.max_cascade_depth");
 	}
-	run(admin, "SELECT pg_reload_conf()");
-	for (int i = 0; i < 100; i++)
-	{
-		PGconn	   *c = connect_to(NULL, show_notice);
-		bool		seen = strcmp(value(c, "SHOW emissions.max_attempts",
-										NULL), want) == 0;
-
-		PQfinish(c);
-		if (seen)
-			break;
-		usleep(100 * 1000);
-	}
-	usleep(500 * 1000);
+	reload_and_wait(admin, NULL, "emissions.max_attempts", want);
 }
 
 /* At exit, whatever happened: put the settings back. */
 static void
 reset_settings(void)
 {
-	PGconn	   *c = PQconnectdb("");
+	static const char *const settings[] = {
+		"emissions.max_attempts", "emissions.max_cascade_depth", NULL
+	};
 
-	if (PQstatus(c) == CONNECTION_OK)
-	{
-		PQclear(PQexec(c, "ALTER SYSTEM RESET emissions.max_attempts"));
-		PQclear(PQexec(c, "ALTER SYSTEM RESET emissions.max_cascade_depth"));
-		PQclear(PQexec(c, "SELECT pg_reload_conf()"));
-	}
-	PQfinish(c);
+	reset_system(settings);
 }
 
 /*

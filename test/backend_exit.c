@@ -39,90 +39,16 @@
 	"SELECT " what " FROM emissions_events(0, 2147483647) WHERE type = $1"
 #define COUNT_SQL DELIVERED_SQL("count(*)")
 
-static int	nfailed = 0;
-
-/*
- * Print one result line for desc; on failure also print what was expected
- * and what was seen.
- */
-static void
-check(const char *desc, const char *expected, const char *actual)
-{
-	nchecks++;
-	if (strcmp(expected, actual) == 0)
-		printf("ok %d - %s\n", nchecks, desc);
-	else
-	{
-		nfailed++;
-		printf("not ok %d - %s\n", nchecks, desc);
-		printf("#   expected: %s\n#   got: %s\n", expected, actual);
-	}
-	fflush(stdout);
-}
-
-/*
- * Show server notices as TAP comments, so they cannot pass for results.
- */
-static void
-show_notice(void *arg, const char *message)
-{
-	printf("# %s", message);
-}
-
-/*
- * Return the first value of the first row of sql, run with at most one text
- * parameter, in a static buffer; an error comes back as "error: message", so
- * that a check comparing it fails and shows why.
- */
-static const char *
-value(PGconn *conn, const char *sql, const char *param)
-{
-	static char buf[1024];
-	PGresult   *res;
-
-	res = PQexecParams(conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
-	else if (PQntuples(res) < 1 || PQnfields(res) < 1)
-		snprintf(buf, sizeof(buf), "no row");
-	else if (PQgetisnull(res, 0, 0))
-		snprintf(buf, sizeof(buf), "NULL");
-	else
-		snprintf(buf, sizeof(buf), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
-}
-
 /*
  * Like value() for a query on delivered events, once the worker has
  * delivered everything committed so far.
  */
 static const char *
-delivered(PGconn *conn, const char *sql, const char *type)
+delivered_value(PGconn *conn, const char *sql, const char *type)
 {
 	if (strcmp(value(conn, WAIT_SQL, NULL), "t") != 0)
 		return "error: the worker did not deliver in time";
 	return value(conn, sql, type);
-}
-
-/*
- * Run one statement and return "done", or "error: message" when it fails.
- */
-static const char *
-command(PGconn *conn, const char *sql)
-{
-	static char buf[1024];
-	PGresult   *res = PQexec(conn, sql);
-
-	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
-		PQresultStatus(res) == PGRES_TUPLES_OK)
-		snprintf(buf, sizeof(buf), "done");
-	else
-		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
-	PQclear(res);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
 }
 
 /*
@@ -173,7 +99,7 @@ main(void)
 	check("A flushes a batch of one event",
 		  "1", value(a, "SELECT emissions_flush()", NULL));
 	check("a flushed, uncommitted batch is invisible to others",
-		  "0", delivered(b, COUNT_SQL, "exit.flushed"));
+		  "0", delivered_value(b, COUNT_SQL, "exit.flushed"));
 
 	/* B terminates A's backend: the transaction aborts with its batch. */
 	pid = PQbackendPID(a);
@@ -181,10 +107,10 @@ main(void)
 	check("B terminates A's backend", "t", value(b, sql, NULL));
 	check("A's backend exits", "gone", wait_gone(b, pid));
 	check("the terminated transaction's events are gone",
-		  "0", delivered(b, COUNT_SQL, "exit.flushed"));
+		  "0", delivered_value(b, COUNT_SQL, "exit.flushed"));
 	usleep(500 * 1000);
 	check("and stay gone",
-		  "0", delivered(b, COUNT_SQL, "exit.flushed"));
+		  "0", delivered_value(b, COUNT_SQL, "exit.flushed"));
 	PQfinish(a);
 
 	/* C emits, then its client closes the connection without COMMIT. */
@@ -198,7 +124,7 @@ main(void)
 	check("C's backend exits after the client closes", "gone",
 		  wait_gone(b, pid));
 	check("the closed connection's events are gone",
-		  "0", delivered(b, COUNT_SQL, "exit.closed"));
+		  "0", delivered_value(b, COUNT_SQL, "exit.closed"));
 
 	/* D does the same but commits: its event is there, once. */
 	d = connect_to(TEST_DB, show_notice);
@@ -208,10 +134,10 @@ main(void)
 	run(d, "COMMIT");
 	PQfinish(d);
 	check("a committed transaction's event appears exactly once",
-		  "1", delivered(b, COUNT_SQL, "exit.committed"));
+		  "1", delivered_value(b, COUNT_SQL, "exit.committed"));
 	check("with its payload", "42",
-		  delivered(b, DELIVERED_SQL("string_agg(payload->>'n', ',')"),
-				"exit.committed"));
+		  delivered_value(b, DELIVERED_SQL("string_agg(payload->>'n', ',')"),
+						  "exit.committed"));
 
 	/* Clean up; the extension must not keep the database busy. */
 	PQfinish(b);

@@ -202,8 +202,6 @@ static const char *const event_types[] = {
 	type255, "fuzz.bulk", "fuzz.do"
 };
 
-static int	nfailed = 0;
-
 /*
  * Print one result line for desc; ok is whether the check passed.
  */
@@ -228,7 +226,7 @@ report(bool ok, const char *fmt,...)
  * with emissions.log_dropped off there should be none.
  */
 static void
-show_notice(void *arg, const char *message)
+count_notice(void *arg, const char *message)
 {
 	if (nnotices++ < 5)
 		printf("# notice: %s", message);
@@ -1483,7 +1481,7 @@ clear_leftovers(PGconn *admin)
 				 " WHERE database = '" TEST_DB "'");
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
 	{
-		c = connect_to(TEST_DB, show_notice);
+		c = connect_to(TEST_DB, count_notice);
 		for (int i = 0; i < PQntuples(res); i++)
 		{
 			char	   *gid = PQescapeLiteral(c, PQgetvalue(res, i, 0),
@@ -1547,12 +1545,12 @@ main(void)
 	memset(type256, 'z', 256);
 
 	/* A database of our own. */
-	admin = connect_to(NULL, show_notice);
+	admin = connect_to(NULL, count_notice);
 	run(admin, "SET client_min_messages = warning");
 	clear_leftovers(admin);
 	run(admin, "DROP DATABASE IF EXISTS " TEST_DB " WITH (FORCE)");
 	run(admin, "CREATE DATABASE " TEST_DB);
-	conn = connect_to(TEST_DB, show_notice);
+	conn = connect_to(TEST_DB, count_notice);
 	run(conn, "CREATE EXTENSION emissions");
 	run(conn, "SET emissions.log_dropped = off");
 	pid = PQbackendPID(conn);

@@ -1,25 +1,41 @@
 /*-------------------------------------------------------------------------
  *
  * tap_libpq.h
- *	  What the libpq test programs share: the TAP check counter, bailing
- *	  out, connecting, and running a statement that must succeed.
+ *	  What the libpq test programs share: the TAP check counters, bailing
+ *	  out, checks, showing notices, connecting, running statements and
+ *	  queries, waiting for answers, notifications and delivery, and
+ *	  changing settings cluster-wide.
  *
  * Header-only (static functions), so each program in test/ still builds
- * from its one .c file.
+ * from its one .c file.  The helpers not every program uses are marked
+ * TAP_UNUSED, so that a program that does not call one still compiles
+ * without an unused-function warning.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef EMISSIONS_TAP_LIBPQ_H
 #define EMISSIONS_TAP_LIBPQ_H
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "libpq-fe.h"
 
+/* For a helper some programs do not call: no warning about it. */
+#define TAP_UNUSED __attribute__((unused))
+
 /* Checks printed so far; each "ok N" or "not ok N" line takes a number. */
 static int	nchecks = 0;
+
+/* Checks failed so far; a program exits 1 if any did. */
+static int	nfailed = 0;
 
 /*
  * Report a failed step as a failing check and stop: what follows would not
@@ -73,6 +89,205 @@ run(PGconn *conn, const char *sql)
 		PQresultStatus(res) != PGRES_TUPLES_OK)
 		bail("%s: %s", sql, PQerrorMessage(conn));
 	PQclear(res);
+}
+
+/*
+ * Print one result line for desc; on failure also print what was expected
+ * and what was seen.
+ */
+static TAP_UNUSED void
+check(const char *desc, const char *expected, const char *actual)
+{
+	nchecks++;
+	if (strcmp(expected, actual) == 0)
+		printf("ok %d - %s\n", nchecks, desc);
+	else
+	{
+		nfailed++;
+		printf("not ok %d - %s\n", nchecks, desc);
+		printf("#   expected: %s\n#   got: %s\n", expected, actual);
+	}
+	fflush(stdout);
+}
+
+/*
+ * Show server notices as TAP comments, so they cannot pass for results.
+ */
+static TAP_UNUSED void
+show_notice(void *arg, const char *message)
+{
+	while (*message)
+	{
+		size_t		len = strcspn(message, "\n");
+
+		printf("# %.*s\n", (int) len, message);
+		message += len;
+		if (*message == '\n')
+			message++;
+	}
+}
+
+/*
+ * Return the first value of the first row of sql, run with at most one text
+ * parameter, in a static buffer; an error comes back as "error: message", so
+ * that a check comparing it fails and shows why.
+ */
+static TAP_UNUSED const char *
+value(PGconn *conn, const char *sql, const char *param)
+{
+	static char buf[8192];
+	PGresult   *res;
+
+	res = PQexecParams(conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
+	else if (PQntuples(res) < 1 || PQnfields(res) < 1)
+		snprintf(buf, sizeof(buf), "no row");
+	else if (PQgetisnull(res, 0, 0))
+		snprintf(buf, sizeof(buf), "NULL");
+	else
+		snprintf(buf, sizeof(buf), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/*
+ * Run one statement and return "done", or "error: message" when it fails.
+ */
+static TAP_UNUSED const char *
+command(PGconn *conn, const char *sql)
+{
+	static char buf[1024];
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+		PQresultStatus(res) == PGRES_TUPLES_OK)
+		snprintf(buf, sizeof(buf), "done");
+	else
+		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
+	PQclear(res);
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf;
+}
+
+/* Milliseconds on a monotonic clock. */
+static TAP_UNUSED double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1000000.0;
+}
+
+/*
+ * Run sql (one parameter at most) every 50 ms until it returns expected or
+ * timeout_ms passes; return what it returned last.
+ */
+static TAP_UNUSED const char *
+wait_for(PGconn *conn, const char *sql, const char *param,
+		 const char *expected, int timeout_ms)
+{
+	double		deadline = now_ms() + timeout_ms;
+	const char *seen;
+
+	for (;;)
+	{
+		seen = value(conn, sql, param);
+		if (strcmp(seen, expected) == 0 || now_ms() > deadline)
+			return seen;
+		usleep(50 * 1000);
+	}
+}
+
+/*
+ * Wait up to timeout_ms for a notification on conn; NULL when none came.
+ */
+static TAP_UNUSED PGnotify *
+wait_notify(PGconn *conn, int timeout_ms)
+{
+	double		deadline = now_ms() + timeout_ms;
+
+	for (;;)
+	{
+		PGnotify   *n;
+		double		left;
+		fd_set		rfds;
+		struct timeval tv;
+		int			sock = PQsocket(conn);
+
+		if (!PQconsumeInput(conn))
+			bail("listening connection lost: %s", PQerrorMessage(conn));
+		if ((n = PQnotifies(conn)) != NULL)
+			return n;
+		left = deadline - now_ms();
+		if (left <= 0)
+			return NULL;
+		FD_ZERO(&rfds);
+		FD_SET(sock, &rfds);
+		tv.tv_sec = (long) left / 1000;
+		tv.tv_usec = ((long) left % 1000) * 1000;
+		if (select(sock + 1, &rfds, NULL, NULL, &tv) < 0 && errno != EINTR)
+			bail("select: %s", strerror(errno));
+	}
+}
+
+/* Wait until the worker has delivered everything committed so far. */
+static TAP_UNUSED void
+delivered(PGconn *conn)
+{
+	check("emissions_wait_delivered() returns true", "t",
+		  value(conn, "SELECT emissions_wait_delivered('20s')", NULL));
+}
+
+/*
+ * Reload the server's configuration and wait until a new session on dbname
+ * (NULL: the environment's database) shows want for setting, then give the
+ * workers a moment to reload it too.
+ */
+static TAP_UNUSED void
+reload_and_wait(PGconn *admin, const char *dbname, const char *setting,
+				const char *want)
+{
+	char		sql[256];
+
+	snprintf(sql, sizeof(sql), "SHOW %s", setting);
+	run(admin, "SELECT pg_reload_conf()");
+	for (int i = 0; i < 100; i++)
+	{
+		PGconn	   *c = connect_to(dbname, show_notice);
+		bool		seen = strcmp(value(c, sql, NULL), want) == 0;
+
+		PQfinish(c);
+		if (seen)
+			break;
+		usleep(100 * 1000);
+	}
+	usleep(500 * 1000);
+}
+
+/*
+ * Reset each of the settings (a NULL-terminated list) with ALTER SYSTEM and
+ * reload, ignoring errors: for an exit handler, whatever happened.
+ */
+static TAP_UNUSED void
+reset_system(const char *const *settings)
+{
+	PGconn	   *c = PQconnectdb("");
+
+	if (PQstatus(c) == CONNECTION_OK)
+	{
+		for (int i = 0; settings[i] != NULL; i++)
+		{
+			char		sql[256];
+
+			snprintf(sql, sizeof(sql), "ALTER SYSTEM RESET %s", settings[i]);
+			PQclear(PQexec(c, sql));
+		}
+		PQclear(PQexec(c, "SELECT pg_reload_conf()"));
+	}
+	PQfinish(c);
 }
 
 #endif							/* EMISSIONS_TAP_LIBPQ_H */

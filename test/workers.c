@@ -22,14 +22,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "libpq-fe.h"
@@ -50,150 +47,6 @@
 #define WORKER_PID_SQL \
 	"SELECT coalesce(min(pid), 0) FROM pg_stat_activity" \
 	" WHERE backend_type = 'emissions delivery' AND datname = $1"
-
-static int	nfailed = 0;
-
-/*
- * Print one result line for desc; on failure also print what was expected
- * and what was seen.
- */
-static void
-check(const char *desc, const char *expected, const char *actual)
-{
-	nchecks++;
-	if (strcmp(expected, actual) == 0)
-		printf("ok %d - %s\n", nchecks, desc);
-	else
-	{
-		nfailed++;
-		printf("not ok %d - %s\n", nchecks, desc);
-		printf("#   expected: %s\n#   got: %s\n", expected, actual);
-	}
-	fflush(stdout);
-}
-
-/*
- * Show server notices as TAP comments, so they cannot pass for results.
- */
-static void
-show_notice(void *arg, const char *message)
-{
-	while (*message)
-	{
-		size_t		len = strcspn(message, "\n");
-
-		printf("# %.*s\n", (int) len, message);
-		message += len;
-		if (*message == '\n')
-			message++;
-	}
-}
-
-/*
- * Return the first value of the first row of sql, run with at most one text
- * parameter, in a static buffer; an error comes back as "error: message", so
- * that a check comparing it fails and shows why.
- */
-static const char *
-value(PGconn *conn, const char *sql, const char *param)
-{
-	static char buf[1024];
-	PGresult   *res;
-
-	res = PQexecParams(conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
-	else if (PQntuples(res) < 1 || PQnfields(res) < 1)
-		snprintf(buf, sizeof(buf), "no row");
-	else if (PQgetisnull(res, 0, 0))
-		snprintf(buf, sizeof(buf), "NULL");
-	else
-		snprintf(buf, sizeof(buf), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
-}
-
-/*
- * Run one statement and return "done", or "error: message" when it fails.
- */
-static const char *
-command(PGconn *conn, const char *sql)
-{
-	static char buf[1024];
-	PGresult   *res = PQexec(conn, sql);
-
-	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
-		PQresultStatus(res) == PGRES_TUPLES_OK)
-		snprintf(buf, sizeof(buf), "done");
-	else
-		snprintf(buf, sizeof(buf), "error: %s", PQerrorMessage(conn));
-	PQclear(res);
-	buf[strcspn(buf, "\n")] = '\0';
-	return buf;
-}
-
-/* Milliseconds on a monotonic clock. */
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1000000.0;
-}
-
-/*
- * Run sql (one parameter at most) every 100 ms until it returns expected or
- * timeout_ms passes; return what it returned last.
- */
-static const char *
-wait_for(PGconn *conn, const char *sql, const char *param,
-		 const char *expected, int timeout_ms)
-{
-	double		deadline = now_ms() + timeout_ms;
-	const char *seen;
-
-	for (;;)
-	{
-		seen = value(conn, sql, param);
-		if (strcmp(seen, expected) == 0 || now_ms() > deadline)
-			return seen;
-		usleep(100 * 1000);
-	}
-}
-
-/*
- * Wait up to timeout_ms for a notification on conn; NULL when none came.
- */
-static PGnotify *
-wait_notify(PGconn *conn, int timeout_ms)
-{
-	double		deadline = now_ms() + timeout_ms;
-
-	for (;;)
-	{
-		PGnotify   *n;
-		double		left;
-		fd_set		rfds;
-		struct timeval tv;
-		int			sock = PQsocket(conn);
-
-		if (!PQconsumeInput(conn))
-			bail("listening connection lost: %s", PQerrorMessage(conn));
-		if ((n = PQnotifies(conn)) != NULL)
-			return n;
-		left = deadline - now_ms();
-		if (left <= 0)
-			return NULL;
-		FD_ZERO(&rfds);
-		FD_SET(sock, &rfds);
-		tv.tv_sec = (long) left / 1000;
-		tv.tv_usec = ((long) left % 1000) * 1000;
-		if (select(sock + 1, &rfds, NULL, NULL, &tv) < 0 && errno != EINTR)
-			bail("select: %s", strerror(errno));
-	}
-}
 
 /*
  * Emit an event of type in dbname and return the type and database its
