@@ -614,6 +614,7 @@ bool
 delivery_pass(DeliveryState *state)
 {
 	Totals		totals = {0};
+	Oid			parts[STORE_PARTITIONS];
 	RowRef	   *rows;
 	int			nrows;
 	int			from = 0;
@@ -621,7 +622,8 @@ delivery_pass(DeliveryState *state)
 
 	MemoryContextReset(pass_cxt);
 	begin_work("delivering events");
-	if (!emissions_extension_lookup(NULL, NULL))
+	/* Cached until DROP EXTENSION invalidates it. */
+	if (!emissions_extension_partitions(OUTBOX_TABLE_NAME, parts))
 	{
 		end_work();
 		return false;
