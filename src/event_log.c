@@ -231,6 +231,8 @@ emissions_event(PG_FUNCTION_ARGS)
 	int64		id = PG_GETARG_INT64(0);
 
 	InitMaterializedSRF(fcinfo, 0);
+	if (id < 1)
+		return (Datum) 0;		/* ids start at 1 */
 	SPI_connect();
 	query_log("last_id OPERATOR(pg_catalog.>=) $1", id, 1);
 	emit_rows(rsinfo, id - 1, id, 1);
