@@ -39,9 +39,34 @@ ISOLATION = concurrent_buffers late_commit
 
 PG_CPPFLAGS = -I$(srcdir)/src
 
+# The consumer command-line tool, a libpq client.  MODULE_big takes OBJS,
+# so PROGRAM cannot build it: it has rules of its own, below.
+CONSUMER = tools/emissions_consume
+EXTRA_CLEAN = $(CONSUMER)
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS does not track headers; rebuild every object when one changes.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# Build the consumer with the extension, install it next to psql.
+all: $(CONSUMER)
+
+$(CONSUMER): $(srcdir)/tools/emissions_consume.c
+	$(CC) $(CFLAGS) -I$(shell $(PG_CONFIG) --includedir) $< \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq $(LDFLAGS_EX) -o $@
+
+install: install-consumer
+
+install-consumer: $(CONSUMER) installdirs
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(CONSUMER) '$(DESTDIR)$(bindir)/emissions_consume'
+
+uninstall: uninstall-consumer
+
+uninstall-consumer:
+	rm -f '$(DESTDIR)$(bindir)/emissions_consume'
+
+.PHONY: install-consumer uninstall-consumer
