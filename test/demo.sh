@@ -3,10 +3,11 @@
 #
 # Installs what is missing, builds and installs the extension, starts a
 # cluster with the library preloaded, creates the database "demo" with the
-# extension in it, starts a consumer that LISTENs on the channel
-# "emissions", and runs test/demo.sql through psql, echoing each query
-# before its result; then shows what the consumer received.  The cluster is
-# stopped and removed at the end.
+# extension in it, starts the consumer tool (emissions_consume: LISTEN on
+# the channel "emissions", one JSON envelope per line), and runs
+# test/demo.sql through psql, echoing each query before its result; then
+# shows what the consumer printed.  The cluster is stopped and removed at
+# the end.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -21,20 +22,15 @@ export PGDATABASE=demo
 psql -X -q -d postgres -c 'CREATE DATABASE demo'
 psql -X -a -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION emissions'
 
-# A consumer: psql LISTENs, then sleeps; it prints the notifications that
-# arrived once its sleep ends.
-psql -X -q -c 'LISTEN emissions' -c 'SELECT pg_sleep(3)' \
-	>"$CLUSTER/listener.out" 2>&1 &
-listener=$!
-for _ in $(seq 1 50); do
-	[ "$(psql -X -At -c "SELECT count(*) FROM pg_stat_activity
-		WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
-	sleep 0.1
-done
+# The consumer: everything from the first event on, until it has printed
+# the two events the demo commits (or 30 seconds pass).
+timeout 30 "$PGBIN/emissions_consume" -d demo --after 0 --count 2 \
+	>"$CLUSTER/consumer.out" 2>"$CLUSTER/consumer.err" &
+consumer=$!
 
 psql -X -a -v ON_ERROR_STOP=1 -f "$top/test/demo.sql"
-wait "$listener"
+wait "$consumer" || cat "$CLUSTER/consumer.err" >&2
 echo
-echo "-- What the LISTEN consumer received:"
-grep 'Asynchronous notification' "$CLUSTER/listener.out"
+echo "-- What emissions_consume printed (one event per line):"
+cat "$CLUSTER/consumer.out"
 cluster_stop "$CLUSTER"

@@ -10,6 +10,9 @@ CREATE TABLE orders (
 	total numeric(10, 2) NOT NULL
 );
 
+-- Every change to it emits an event too (orders.insert, .update, .delete).
+SELECT emissions_watch('orders');
+
 -- 1. A transaction that commits: the order and its event are kept together.
 BEGIN;
 -- Open this transaction's event buffer.
@@ -34,10 +37,11 @@ ROLLBACK;
 -- Only alice's order exists ...
 SELECT * FROM orders;
 
--- ... and only its event is delivered: the delivery worker NOTIFYs it on
--- the channel "emissions" (the LISTEN consumer of demo.sh prints it) and
--- keeps it readable by id, for consumers that catch up after a disconnect.
--- Events rolled back never show up.
+-- ... and only its events are delivered (the trigger's orders.insert and
+-- the application's order.created): the delivery worker NOTIFYs them on
+-- the channel "emissions" (the consumer started by demo.sh prints them)
+-- and keeps them readable by id, for consumers that catch up after a
+-- disconnect.  Events rolled back never show up.
 SELECT emissions_wait_delivered();
 SELECT id, type, payload, metadata FROM emissions_events(0);
 
