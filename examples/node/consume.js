@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// Print the events emissions delivers, one JSON object per line.
+//
+//     node consume.js [URL] [--after ID] [--count N] [--poll SECONDS]
+//
+// URL is a postgres:// connection URL; without it the PG* environment
+// variables apply.  The consumer LISTENs on the "emissions" channel, reads
+// what it missed since the last id it printed (--after, 0 for everything
+// still kept) with emissions_events(), then follows the notifications.  After
+// a lost connection it reconnects and catches up again from the last id it
+// printed: it misses nothing and prints nothing twice.  --poll reads
+// emissions_events() every SECONDS instead of listening, for a
+// transaction-mode pooler, where LISTEN does not work.  Needs pg (npm ci).
+'use strict';
+const { parseArgs } = require('node:util');
+const pg = require('pg');
+
+pg.types.setTypeParser(pg.types.builtins.INT8, Number); // ids fit a Number
+
+const PAGE = 1000;
+// The envelope's fields, spelled as in the notifications.
+const COLUMNS = `id, type, payload, metadata,
+  to_json(emitted_at) AS emitted_at, txid::text::bigint AS txid,
+  current_database() AS database`;
+const EVENTS = `SELECT ${COLUMNS} FROM emissions_events($1, $2)`;
+const EVENT = `SELECT ${COLUMNS} FROM emissions_event($1)`;
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    after: { type: 'string', default: '0' },
+    count: { type: 'string', default: '0' },
+    poll: { type: 'string', default: '0' },
+  },
+});
+const count = Number(opts.count);
+const poll = Number(opts.poll);
+let last = Number(opts.after); // the last id printed
+let printed = 0;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Print an event unless it was already printed; stop after --count.
+function emit(event) {
+  if (event.id <= last) return;
+  process.stdout.write(JSON.stringify(event) + '\n');
+  last = event.id;
+  printed += 1;
+  if (printed === count) process.exit(0);
+}
+
+// Print every delivered event after the last one printed, in pages.
+async function catchUp(client) {
+  for (;;) {
+    const { rows } = await client.query(EVENTS, [last, PAGE]);
+    rows.forEach(emit);
+    if (rows.length < PAGE) return;
+  }
+}
+
+// An envelope too large for NOTIFY lacks its payload: read the event whole.
+async function complete(client, event) {
+  if (!event.payload_omitted && !event.metadata_omitted) return event;
+  const { rows } = await client.query(EVENT, [event.id]);
+  return rows[0] || event;
+}
+
+async function follow(client, lost) {
+  if (poll > 0) {
+    for (;;) {
+      await catchUp(client);
+      await Promise.race([lost, sleep(poll * 1000)]);
+    }
+  }
+  // Notifications wait in the inbox until the catch-up is done.
+  const inbox = [];
+  let wake = () => {};
+  client.on('notification', (msg) => {
+    inbox.push(JSON.parse(msg.payload));
+    wake();
+  });
+  await client.query('LISTEN emissions'); // 1. listen first,
+  await catchUp(client); //                  2. then read what was missed,
+  for (;;) { //                              3. then follow the notifications.
+    while (inbox.length > 0) {
+      const event = inbox.shift();
+      if (event.id > last) emit(await complete(client, event));
+    }
+    await Promise.race([lost, new Promise((resolve) => { wake = resolve; })]);
+  }
+}
+
+async function main() {
+  for (;;) {
+    const client = new pg.Client({
+      connectionString: positionals[0],
+      application_name: 'emissions-example-node',
+    });
+    // Rejects when the connection fails or ends, whatever is waiting.
+    const lost = new Promise((resolve, reject) => {
+      client.on('error', reject);
+      client.on('end', () => reject(new Error('connection closed')));
+    });
+    lost.catch(() => {});
+    try {
+      await client.connect();
+      await follow(client, lost);
+    } catch (err) {
+      console.error(`consume.js: ${err.message}; reconnecting in 1 s`);
+      client.end().catch(() => {});
+      await sleep(1000);
+    }
+  }
+}
+
+process.on('SIGINT', () => process.exit(0));
+main();
