@@ -61,12 +61,19 @@ REVOKE ALL ON @extschema@.emissions_log, @extschema@.emissions_log_0,
 -- default pglz; servers built without lz4 keep pglz.
 ALTER TABLE @extschema@.emissions_outbox ALTER COLUMN data SET STORAGE MAIN;
 ALTER TABLE @extschema@.emissions_log ALTER COLUMN data SET STORAGE MAIN;
+-- SET COMPRESSION does not reach existing partitions: set it on each.
 DO $$
+DECLARE
+	t text;
 BEGIN
-	ALTER TABLE @extschema@.emissions_outbox
-		ALTER COLUMN data SET COMPRESSION lz4;
-	ALTER TABLE @extschema@.emissions_log
-		ALTER COLUMN data SET COMPRESSION lz4;
+	FOREACH t IN ARRAY ARRAY['emissions_outbox', 'emissions_outbox_0',
+							 'emissions_outbox_1', 'emissions_outbox_2',
+							 'emissions_log', 'emissions_log_0',
+							 'emissions_log_1', 'emissions_log_2']
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE %I.%I ALTER COLUMN data SET COMPRESSION lz4',
+								  '@extschema@', t);
+	END LOOP;
 EXCEPTION WHEN feature_not_supported THEN
 	NULL;
 END

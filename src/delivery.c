@@ -50,6 +50,7 @@
 #include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -196,10 +197,13 @@ chunk_end(const RowRef *rows, int nrows, int from)
 /*
  * Fetch the row by TID and detoast its data; NULL when the row is gone
  * (someone truncated the outbox since the scan: the partition has nblocks
- * blocks now).  The partition must be locked.
+ * blocks now).  The partition must be locked.  With stored, also return
+ * the data as stored (compressed, most likely), for the log to keep as it
+ * is instead of compressing it again.
  */
 static bytea *
-fetch_row_data(Relation rel, BlockNumber nblocks, const RowRef *row)
+fetch_row_data(Relation rel, BlockNumber nblocks, const RowRef *row,
+			   bytea **stored)
 {
 	HeapTupleData tuple;
 	Buffer		buffer;
@@ -215,6 +219,12 @@ fetch_row_data(Relation rel, BlockNumber nblocks, const RowRef *row)
 										 RelationGetDescr(rel), &isnull);
 
 		data = DatumGetByteaPCopy(datum);
+		if (stored != NULL)
+		{
+			/* A value moved out of line belongs to the outbox's TOAST. */
+			*stored = VARATT_IS_EXTERNAL(DatumGetPointer(datum)) ? data :
+				(bytea *) DatumGetPointer(datumCopy(datum, false, -1));
+		}
 		ReleaseBuffer(buffer);
 	}
 	return data;
@@ -243,15 +253,16 @@ typedef struct RowSource
 	int64		next_id;
 } RowSource;
 
-/* Read row's data by TID; NULL when it is gone. */
+/* Read row's data by TID; NULL when it is gone.  See fetch_row_data. */
 static bytea *
-row_data(RowSource *source, const RowRef *row)
+row_data(RowSource *source, const RowRef *row, bytea **stored)
 {
 	int			p;
 
 	for (p = 0; p < STORE_PARTITIONS; p++)
 		if (source->parts[p] == row->relid)
-			return fetch_row_data(source->rels[p], source->nblocks[p], row);
+			return fetch_row_data(source->rels[p], source->nblocks[p], row,
+								  stored);
 	return NULL;
 }
 
@@ -277,7 +288,7 @@ row_source_next(EventSource *base, OutgoingEvent *event)
 				continue;
 			}
 			oldcxt = MemoryContextSwitchTo(source->row_cxt);
-			source->data = row_data(source, &source->rows[source->row]);
+			source->data = row_data(source, &source->rows[source->row], NULL);
 			MemoryContextSwitchTo(oldcxt);
 			source->pos = 1;
 			source->next_id = source->first_ids[source->row];
@@ -381,7 +392,8 @@ notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
 	{
 		RowRef	   *row = &source->rows[i];
 		MemoryContext oldcxt = MemoryContextSwitchTo(source->row_cxt);
-		bytea	   *data = row_data(source, row);
+		bytea	   *stored = NULL;
+		bytea	   *data = row_data(source, row, &stored);
 		const char *bytes;
 		Size		len;
 		Size		pos = 1;
@@ -441,7 +453,7 @@ notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
 		}
 		if (state->next_id > first_ids[i])
 			event_log_insert(state->log_part, first_ids[i], state->next_id - 1,
-							 row->txid, now, data);
+							 row->txid, now, stored);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(source->row_cxt);
 	}

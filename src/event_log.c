@@ -72,9 +72,11 @@ insert_index_entries(Relation rel, HeapTuple tuple)
 
 /*
  * Add a log row for a delivered outbox row: its events got the ids
- * first_id .. last_id.  Runs in the delivery transaction.  The row goes
- * straight into the current partition, with its index entry (the log's
- * only index, on last_id, is plain): no executor, no user code.
+ * first_id .. last_id; data is the row's data as the outbox stored it
+ * (compressed or not: a compressed value is kept as it is).  Runs in the
+ * delivery transaction.  The row goes straight into the current
+ * partition, with its index entry (the log's only index, on last_id, is
+ * plain): no executor, no user code.
  */
 void
 event_log_insert(int part, int64 first_id, int64 last_id,
