@@ -407,10 +407,7 @@ notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
 		}
 		bytes = VARDATA(data);
 		len = VARSIZE(data) - VARHDRSZ;
-		if (len < 1 || bytes[0] != OUTBOX_RECORD_VERSION)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("emissions outbox record has an unknown layout")));
+		event_check_record(bytes, len);
 
 		first_ids[i] = state->next_id;
 		while (event_decode_next(bytes, len, &pos, &decoded))

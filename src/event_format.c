@@ -138,6 +138,19 @@ event_decode_next(const char *data, Size len, Size *pos, DecodedEvent *event)
 }
 
 /*
+ * Raise an error unless the record data[0..len) (an outbox or log row's
+ * data) starts with the layout version this code reads.
+ */
+void
+event_check_record(const char *data, Size len)
+{
+	if (len < 1 || data[0] != OUTBOX_RECORD_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("emissions record has an unknown layout")));
+}
+
+/*
  * Copy a (possibly unaligned) jsonb varlena into palloc'd, aligned memory.
  */
 Jsonb *

@@ -43,5 +43,6 @@ extern TimestampTz event_peek_emitted_at(const char *src);
 extern bool event_decode_next(const char *data, Size len, Size *pos,
 							  DecodedEvent *event);
 extern Jsonb *event_copy_jsonb(const char *src);
+extern void event_check_record(const char *data, Size len);
 
 #endif							/* EMISSIONS_EVENT_FORMAT_H */

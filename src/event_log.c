@@ -148,10 +148,7 @@ emit_rows(ReturnSetInfo *rsinfo, int64 after_id, int64 up_to, int64 max)
 		Size		pos = 1;
 		DecodedEvent event;
 
-		if (len < 1 || data[0] != OUTBOX_RECORD_VERSION)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("emissions log record has an unknown layout")));
+		event_check_record(data, len);
 
 		for (; event_decode_next(data, len, &pos, &event); id++)
 		{

@@ -44,10 +44,7 @@ decode_record(ReturnSetInfo *rsinfo, Datum txid, Datum seq, Datum batch,
 	int32		index = 0;
 	DecodedEvent event;
 
-	if (len < 1 || data[0] != OUTBOX_RECORD_VERSION)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("emissions outbox record has an unknown layout")));
+	event_check_record(data, len);
 
 	while (event_decode_next(data, len, &pos, &event))
 	{
