@@ -12,6 +12,7 @@ OBJS = \
 	src/buffer.o \
 	src/api.o \
 	src/trigger.o \
+	src/row_json.o \
 	src/extension.o \
 	src/registry.o \
 	src/wakeup.o \

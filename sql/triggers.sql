@@ -173,3 +173,44 @@ SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'items'::regcla
 SELECT type, payload FROM pg_temp.delivered();
 
 DROP TABLE items;
+
+-- Every column type comes out exactly as to_jsonb() renders it, at row and
+-- at statement level: numbers (NaN and infinities as strings), booleans,
+-- dates and timestamps, json and jsonb, text, arrays, composites, enums,
+-- domains and types printed by their output function.
+CALL pg_temp.mark();
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+CREATE TYPE pair AS (a int, b text);
+CREATE TABLE typed (
+	i2 int2, i4 int4, i8 int8, n numeric, n2 numeric(10, 2), f4 float4,
+	f8 float8, b bool, d date, ts timestamp, tstz timestamptz, jb jsonb,
+	j json, tx text, vc varchar(10), ch char(5), u uuid, by bytea, arr int[],
+	p pair, m mood, dom posint, ip inet, iv interval, nm name, x xid8);
+CREATE TRIGGER typed_row AFTER INSERT ON typed
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('typed_row');
+CREATE TRIGGER typed_statement AFTER INSERT ON typed
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger('typed_statement');
+INSERT INTO typed VALUES
+	(1, -2, 9223372036854775807, 12.3400, 5.5, 1.5, 0.1, true, '2024-02-29',
+	 '2024-01-01 12:00:00.123', '2024-01-01 12:00:00+02', '{"a": [1, 2]}',
+	 '{"z": 1, "a": 2}', 'h "q"', 'abc', 'ab',
+	 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\x00ff', '{1,2,NULL}',
+	 ROW(1, 'x'), 'ok', 5, '10.0.0.1/8', '1 day 2 hours', 'nm', '7'),
+	(NULL, 0, -1, 'NaN', NULL, 'Infinity', 'NaN', false, 'infinity',
+	 '-infinity', 'infinity', '"str"', '[1, "x"]', '', NULL, NULL, NULL,
+	 NULL, '{}', NULL, 'sad', NULL, NULL, NULL, NULL, NULL),
+	(NULL, 3, NULL, 'Infinity', -0.01, -0.0, 0.30000000000000004, NULL, NULL,
+	 NULL, NULL, '123.4500', 'null', NULL, NULL, NULL, NULL, NULL, NULL,
+	 NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT d.type, count(*) AS events,
+	   count(*) FILTER (WHERE (d.payload->'new')::text = to_jsonb(t)::text)
+		   AS same_as_to_jsonb
+  FROM pg_temp.delivered() AS d
+  JOIN typed AS t ON (d.payload->'new'->>'i4')::int = t.i4
+ GROUP BY d.type ORDER BY d.type;
+DROP TABLE typed;
+DROP TYPE pair;
+DROP DOMAIN posint;
+DROP TYPE mood;

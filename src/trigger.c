@@ -21,11 +21,11 @@
  * "skip_unchanged" emits nothing for an UPDATE whose (kept) columns did not
  * change.
  *
- * to_jsonb() learns the row type from its call expression, so the function
- * is looked up once per trigger and query, with a call expression naming
- * the table's row type, and kept in fn_extra.  Each row's JSON is built in
- * a memory context reset after the row, so a statement-level trigger over
- * a large change uses the memory of one row plus what the buffer holds.
+ * Rows are turned into JSON by a converter (row_json.c) made once per
+ * trigger and query and kept in fn_extra: the payload of an event is built
+ * in one pass and serialized once.  Each row's JSON is built in a memory
+ * context reset after the row, so a statement-level trigger over a large
+ * change uses the memory of one row plus what the buffer holds.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,8 +36,6 @@
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
-#include "nodes/makefuncs.h"
-#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -47,6 +45,7 @@
 
 #include "api.h"
 #include "buffer.h"
+#include "row_json.h"
 
 PG_FUNCTION_INFO_V1(emissions_trigger);
 
@@ -56,40 +55,36 @@ typedef struct ChangeEvent
 	char	   *type;
 	int			type_len;
 	Jsonb	   *metadata;
-	FmgrInfo   *to_jsonb;
+	RowJson    *row_json;
 	List	   *columns;		/* names of the columns kept; NIL: all */
 	bool		skip_unchanged;
 	MemoryContext row_cxt;
 } ChangeEvent;
 
-/* Kept in fn_extra: to_jsonb() set up for the table's row type. */
+/* Kept in fn_extra: the row converter for the table's row type. */
 typedef struct RowTypeCache
 {
 	Oid			rowtype;
-	FmgrInfo	to_jsonb;
+	RowJson    *row_json;
 } RowTypeCache;
 
-/* to_jsonb() for rows of rowtype, set up once per trigger and query. */
-static FmgrInfo *
-row_to_jsonb_function(FmgrInfo *trigger_flinfo, Oid rowtype)
+/* The row converter of this trigger, made once per trigger and query. */
+static RowJson *
+trigger_row_json(FmgrInfo *trigger_flinfo, Relation rel, List *columns)
 {
 	RowTypeCache *cache = trigger_flinfo->fn_extra;
+	Oid			rowtype = rel->rd_rel->reltype;
 
 	if (cache == NULL || cache->rowtype != rowtype)
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(trigger_flinfo->fn_mcxt);
-		Node	   *arg = (Node *) makeNullConst(rowtype, -1, InvalidOid);
-
-		cache = palloc0(sizeof(RowTypeCache));
+		cache = MemoryContextAllocZero(trigger_flinfo->fn_mcxt,
+									   sizeof(RowTypeCache));
 		cache->rowtype = rowtype;
-		fmgr_info_cxt(F_TO_JSONB, &cache->to_jsonb, trigger_flinfo->fn_mcxt);
-		cache->to_jsonb.fn_expr = (Node *)
-			makeFuncExpr(F_TO_JSONB, JSONBOID, list_make1(arg),
-						 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+		cache->row_json = row_json_create(RelationGetDescr(rel), columns,
+										  trigger_flinfo->fn_mcxt);
 		trigger_flinfo->fn_extra = cache;
-		MemoryContextSwitchTo(oldcxt);
 	}
-	return &cache->to_jsonb;
+	return cache->row_json;
 }
 
 /* Add "key": value to the object being built. */
@@ -133,26 +128,55 @@ push_row(JsonbParseState **state, const char *key, Jsonb *row)
 static Jsonb *
 row_jsonb(ChangeEvent *change, TupleTableSlot *slot)
 {
-	Jsonb	   *row;
 	JsonbParseState *state = NULL;
-	ListCell   *lc;
 
-	row = DatumGetJsonbP(FunctionCall1(change->to_jsonb,
-									   ExecFetchSlotHeapTupleDatum(slot)));
-	if (change->columns == NIL)
-		return row;
+	return JsonbValueToJsonb(row_json_push(change->row_json, slot, &state));
+}
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	foreach(lc, change->columns)
+/* Add "key": <the row in slot> to the object being built. */
+static void
+push_slot(JsonbParseState **state, const char *key, ChangeEvent *change,
+		  TupleTableSlot *slot)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	(void) row_json_push(change->row_json, slot, state);
+}
+
+/*
+ * The payload of one changed row, NULL if skip_unchanged finds nothing
+ * changed; new_slot or old_slot may be NULL.
+ */
+static Jsonb *
+change_payload(ChangeEvent *change, TupleTableSlot *new_slot,
+			   TupleTableSlot *old_slot)
+{
+	JsonbParseState *state = NULL;
+
+	if (change->skip_unchanged && new_slot != NULL && old_slot != NULL)
 	{
-		char	   *name = lfirst(lc);
-		JsonbValue *value;
+		/* Compare the rows as JSON, then nest the two. */
+		Jsonb	   *new_row = row_jsonb(change, new_slot);
+		Jsonb	   *old_row = row_jsonb(change, old_slot);
 
-		value = getKeyJsonValueFromContainer(&row->root, name, strlen(name),
-											 NULL);
-		if (value != NULL)
-			push_pair(&state, name, value);
+		if (compareJsonbContainers(&new_row->root, &old_row->root) == 0)
+			return NULL;
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		push_row(&state, "new", new_row);
+		push_row(&state, "old", old_row);
+		return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 	}
+
+	/* One pass, one serialization. */
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (new_slot != NULL)
+		push_slot(&state, "new", change, new_slot);
+	if (old_slot != NULL)
+		push_slot(&state, "old", change, old_slot);
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
@@ -162,25 +186,11 @@ emit_change(ChangeEvent *change, TupleTableSlot *new_slot,
 			TupleTableSlot *old_slot)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(change->row_cxt);
-	Jsonb	   *new_row = new_slot ? row_jsonb(change, new_slot) : NULL;
-	Jsonb	   *old_row = old_slot ? row_jsonb(change, old_slot) : NULL;
+	Jsonb	   *payload = change_payload(change, new_slot, old_slot);
 
-	if (!(change->skip_unchanged && new_row != NULL && old_row != NULL &&
-		  compareJsonbContainers(&new_row->root, &old_row->root) == 0))
-	{
-		JsonbParseState *state = NULL;
-		Jsonb	   *payload;
-
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		if (new_row != NULL)
-			push_row(&state, "new", new_row);
-		if (old_row != NULL)
-			push_row(&state, "old", old_row);
-		payload = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT,
-												   NULL));
+	if (payload != NULL)
 		emissions_buffer_append(change->type, change->type_len, payload,
 								change->metadata);
-	}
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(change->row_cxt);
 }
@@ -366,7 +376,7 @@ emissions_trigger(PG_FUNCTION_ARGS)
 	change.type_len = strlen(change.type);
 	emissions_check_event_type(change.type, change.type_len);
 	change.metadata = change_metadata(rel, operation);
-	change.to_jsonb = row_to_jsonb_function(fcinfo->flinfo, rel->rd_rel->reltype);
+	change.row_json = trigger_row_json(fcinfo->flinfo, rel, change.columns);
 	change.row_cxt = AllocSetContextCreate(CurrentMemoryContext,
 										   "emissions trigger row",
 										   ALLOCSET_DEFAULT_SIZES);
