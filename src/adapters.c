@@ -176,7 +176,7 @@ glob_match(const char *glob, int glob_len, const char *type, int len)
  * Whether the event type type[0..len) matches one of the comma-separated
  * globs of types.
  */
-bool
+static bool
 types_match(const char *types, const char *type, int len)
 {
 	const char *start = types;

@@ -72,7 +72,6 @@ extern void array_source_init(ArraySource *source, OutgoingEvent *events,
 extern void adapters_init(void);
 extern List *adapters_load(void);
 extern bool adapter_wants(const Adapter *adapter, const char *type, int len);
-extern bool types_match(const char *types, const char *type, int len);
 extern bool adapter_deliver(Adapter *adapter, EventSource *source,
 							ErrorData **error);
 extern Jsonb *outgoing_envelope_jsonb(OutgoingEvent *event);

@@ -134,8 +134,8 @@ emissions_extension_lookup(Oid *schema, Oid *owner)
 /*
  * Schema of the extension; raises an error when it is not installed here.
  */
-Oid
-emissions_extension_schema(void)
+static Oid
+extension_schema(void)
 {
 	Oid			schema;
 
@@ -154,7 +154,7 @@ emissions_extension_schema(void)
 Oid
 emissions_extension_relid(const char *relname)
 {
-	Oid			relid = get_relname_relid(relname, emissions_extension_schema());
+	Oid			relid = get_relname_relid(relname, extension_schema());
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -170,6 +170,6 @@ emissions_extension_relid(const char *relname)
 char *
 emissions_qualified_name(const char *relname)
 {
-	return quote_qualified_identifier(get_namespace_name(emissions_extension_schema()),
+	return quote_qualified_identifier(get_namespace_name(extension_schema()),
 									  relname);
 }

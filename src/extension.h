@@ -9,7 +9,6 @@
 #define EMISSIONS_EXTENSION_H
 
 extern bool emissions_extension_lookup(Oid *schema, Oid *owner);
-extern Oid	emissions_extension_schema(void);
 extern Oid	emissions_extension_relid(const char *relname);
 extern char *emissions_qualified_name(const char *relname);
 extern void emissions_extension_init(void);
