@@ -289,7 +289,6 @@ CREATE FUNCTION @extschema@.emissions_stats_counters(
 	OUT bytes_spilled bigint,
 	OUT events_delivered bigint,
 	OUT deliveries_failed bigint,
-	OUT events_dead_lettered bigint,
 	OUT worker_pid integer,
 	OUT last_delivery_at timestamptz,
 	OUT delivery_lag interval,

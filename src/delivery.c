@@ -88,7 +88,6 @@ typedef struct Totals
 {
 	int64		delivered;
 	int64		failed;
-	int64		dead_lettered;
 	int64		lag_us;
 } Totals;
 
@@ -511,14 +510,7 @@ deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
 						adapter->name, error->message),
 				 errdetail("The events of transaction " UINT64_FORMAT " will be retried.",
 						   U64FromFullTransactionId(rows[0].txid))));
-		{
-			int64		recorded = retries_record(adapter, &source.base, error,
-												  now);
-
-			totals->failed += recorded;
-			if (adapter_max_attempts(adapter) <= 1)
-				totals->dead_lettered += recorded;
-		}
+		totals->failed += retries_record(adapter, &source.base, error, now);
 		if (state->next_retry_at == 0 ||
 			state->next_retry_at > TimestampTzPlusMilliseconds(now, 1000))
 			state->next_retry_at = TimestampTzPlusMilliseconds(now, 1000);
@@ -584,7 +576,7 @@ static void
 publish(Totals *totals)
 {
 	emissions_stats_add_delivery(totals->delivered, totals->failed,
-								 totals->dead_lettered, GetCurrentTimestamp(),
+								 GetCurrentTimestamp(),
 								 totals->lag_us);
 	memset(totals, 0, sizeof(Totals));
 }
@@ -682,7 +674,7 @@ delivery_pass(DeliveryState *state)
 	{
 		begin_work("retrying failed deliveries");
 		retries_run_due(adapters_load(), now, &totals.delivered,
-						&totals.failed, &totals.dead_lettered);
+						&totals.failed);
 		state->next_retry_at = retries_next_due();
 		end_work();
 		publish(&totals);

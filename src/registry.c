@@ -120,24 +120,36 @@ find_slot(Oid dbid)
 }
 
 /*
+ * Copy dbid's slot into *slot; false (and *slot zeroed) when it has none.
+ * Takes only the spinlock, so it cannot fail.
+ */
+static bool
+read_slot(Oid dbid, WorkerSlot *slot)
+{
+	int			i;
+
+	memset(slot, 0, sizeof(WorkerSlot));
+	if (registry == NULL)
+		return false;
+	SpinLockAcquire(&registry->mutex);
+	i = find_slot(dbid);
+	if (i >= 0)
+		*slot = registry->slots[i];
+	SpinLockRelease(&registry->mutex);
+	return i >= 0;
+}
+
+/*
  * Set the latch of dbid's worker, if it has one.  Cannot fail: safe in the
  * commit callback.
  */
 void
 emissions_registry_wake_worker(Oid dbid)
 {
-	Latch	   *latch = NULL;
-	int			i;
+	WorkerSlot	slot;
 
-	if (registry == NULL)
-		return;
-	SpinLockAcquire(&registry->mutex);
-	i = find_slot(dbid);
-	if (i >= 0)
-		latch = registry->slots[i].latch;
-	SpinLockRelease(&registry->mutex);
-	if (latch != NULL)
-		SetLatch(latch);
+	if (read_slot(dbid, &slot) && slot.latch != NULL)
+		SetLatch(slot.latch);
 }
 
 /*
@@ -166,17 +178,10 @@ emissions_registry_request_rescan(void)
 int
 emissions_registry_outbox_part(Oid dbid)
 {
-	int			part = 0;
-	int			i;
+	WorkerSlot	slot;
 
-	if (registry == NULL)
-		return 0;
-	SpinLockAcquire(&registry->mutex);
-	i = find_slot(dbid);
-	if (i >= 0)
-		part = registry->slots[i].outbox_part;
-	SpinLockRelease(&registry->mutex);
-	return part;
+	(void) read_slot(dbid, &slot);
+	return slot.outbox_part;
 }
 
 /*
@@ -185,17 +190,10 @@ emissions_registry_outbox_part(Oid dbid)
 pid_t
 emissions_registry_worker_pid(Oid dbid)
 {
-	pid_t		pid = 0;
-	int			i;
+	WorkerSlot	slot;
 
-	if (registry == NULL)
-		return 0;
-	SpinLockAcquire(&registry->mutex);
-	i = find_slot(dbid);
-	if (i >= 0)
-		pid = registry->slots[i].pid;
-	SpinLockRelease(&registry->mutex);
-	return pid;
+	(void) read_slot(dbid, &slot);
+	return slot.pid;
 }
 
 /*

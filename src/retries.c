@@ -149,10 +149,10 @@ forget_rows(const int64 *ids, int n)
 }
 
 /*
- * Count one more failed try for rows ids[0..n); returns how many became
- * dead letters.
+ * Count one more failed try for rows ids[0..n); those that have had
+ * max_attempts tries become dead letters.
  */
-static int64
+static void
 count_failure(const int64 *ids, int n, const ErrorData *error,
 			  int max_attempts, TimestampTz now)
 {
@@ -172,23 +172,11 @@ count_failure(const int64 *ids, int n, const ErrorData *error,
 				   "  ELSE $5 OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs =>"
 				   "   pg_catalog.power(2, LEAST(attempts, 11))) END,"
 				   " sqlstate = $3, message = $4, failed_at = $5"
-				   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-				   " RETURNING next_attempt_at IS NULL",
+				   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 				   emissions_qualified_name("emissions_failed_deliveries"));
 	if (SPI_execute_with_args(sql, 5, argtypes, args, NULL, false, 0) !=
-		SPI_OK_UPDATE_RETURNING)
+		SPI_OK_UPDATE)
 		elog(ERROR, "could not record a failed retry");
-	{
-		int64		dead = 0;
-		uint64		i;
-		bool		isnull;
-
-		for (i = 0; i < SPI_processed; i++)
-			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-										   SPI_tuptable->tupdesc, 1, &isnull)))
-				dead++;
-		return dead;
-	}
 }
 
 /* A retry row read from the table. */
@@ -203,11 +191,11 @@ typedef struct RetryRow
 /*
  * Run the retries due at now, each group (adapter and source transaction)
  * in one call.  Runs in a transaction of its own, with SPI connected; adds
- * to the counts of events delivered, failed and dead-lettered.
+ * to the counts of events delivered and failed.
  */
 void
 retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
-				int64 *failed, int64 *dead_lettered)
+				int64 *failed)
 {
 	Oid			argtype = TIMESTAMPTZOID;
 	Datum		arg = TimestampTzGetDatum(now);
@@ -283,9 +271,7 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
 		else
 		{
 			*failed += n;
-			*dead_lettered += count_failure(ids, n, error,
-											adapter_max_attempts(adapter),
-											now);
+			count_failure(ids, n, error, adapter_max_attempts(adapter), now);
 		}
 		g = end;
 	}

@@ -13,8 +13,7 @@
 extern int64 retries_record(const Adapter *adapter, EventSource *source,
 							const ErrorData *error, TimestampTz now);
 extern void retries_run_due(List *adapters, TimestampTz now,
-							int64 *delivered, int64 *failed,
-							int64 *dead_lettered);
+							int64 *delivered, int64 *failed);
 extern TimestampTz retries_next_due(void);
 
 #endif							/* EMISSIONS_RETRIES_H */

@@ -95,12 +95,13 @@ column_kind(Oid typid, bool *numeric_text)
 		default:
 			break;
 	}
-	/* Plain base types with no cast to json are printed as strings. */
-	if (get_typtype(typid) == TYPTYPE_BASE && !type_is_array(typid) &&
-		typid != JSONOID && typid >= FirstNormalObjectId)
-		return KIND_TO_JSONB;	/* user types may cast to json */
-	if (get_typtype(typid) == TYPTYPE_BASE && !type_is_array(typid) &&
-		typid != JSONOID)
+	/*
+	 * Other built-in base types are printed as strings; user-defined ones
+	 * may have a cast to json, and json, arrays, composites, domains and
+	 * the like have rules of their own: to_jsonb() knows them.
+	 */
+	if (typid < FirstNormalObjectId && typid != JSONOID &&
+		get_typtype(typid) == TYPTYPE_BASE && !type_is_array(typid))
 		return KIND_OUTPUT;
 	return KIND_TO_JSONB;
 }
@@ -172,6 +173,20 @@ string_value(JsonbValue *v, char *text)
 	v->val.string.len = strlen(text);
 }
 
+/* Set *v to the value of the jsonb jb: a scalar, or the container. */
+static void
+jsonb_value(Jsonb *jb, JsonbValue *v)
+{
+	if (JB_ROOT_IS_SCALAR(jb))
+		(void) JsonbExtractScalar(&jb->root, v);
+	else
+	{
+		v->type = jbvBinary;
+		v->val.binary.data = &jb->root;
+		v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+}
+
 /* Convert one non-null value of col into *v. */
 static void
 convert_value(RowJsonColumn *col, Datum value, JsonbValue *v)
@@ -208,18 +223,7 @@ convert_value(RowJsonColumn *col, Datum value, JsonbValue *v)
 			string_value(v, JsonEncodeDateTime(NULL, value, col->typid, NULL));
 			break;
 		case KIND_JSONB:
-			{
-				Jsonb	   *jb = DatumGetJsonbP(value);
-
-				if (JB_ROOT_IS_SCALAR(jb))
-					(void) JsonbExtractScalar(&jb->root, v);
-				else
-				{
-					v->type = jbvBinary;
-					v->val.binary.data = &jb->root;
-					v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				}
-			}
+			jsonb_value(DatumGetJsonbP(value), v);
 			break;
 		case KIND_TEXT:
 			string_value(v, TextDatumGetCString(value));
@@ -241,18 +245,7 @@ convert_value(RowJsonColumn *col, Datum value, JsonbValue *v)
 			}
 			break;
 		case KIND_TO_JSONB:
-			{
-				Jsonb	   *jb = DatumGetJsonbP(FunctionCall1(&col->func, value));
-
-				if (JB_ROOT_IS_SCALAR(jb))
-					(void) JsonbExtractScalar(&jb->root, v);
-				else
-				{
-					v->type = jbvBinary;
-					v->val.binary.data = &jb->root;
-					v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				}
-			}
+			jsonb_value(DatumGetJsonbP(FunctionCall1(&col->func, value)), v);
 			break;
 	}
 }

@@ -176,15 +176,13 @@ emissions_stats_publish(void)
  */
 void
 emissions_stats_add_delivery(int64 delivered, int64 failed,
-							 int64 dead_lettered, TimestampTz delivered_at,
-							 int64 lag_us)
+							 TimestampTz delivered_at, int64 lag_us)
 {
 	if (my_stats == NULL)
 		return;
 	SpinLockAcquire(&my_stats->mutex);
 	my_stats->counts.events_delivered += delivered;
 	my_stats->counts.deliveries_failed += failed;
-	my_stats->counts.events_dead_lettered += dead_lettered;
 	if (delivered > 0)
 	{
 		my_stats->last_delivery_at = delivered_at;
@@ -216,8 +214,9 @@ emissions_stats_counters(PG_FUNCTION_ARGS)
 	TimestampTz last_delivery_at;
 	int64		lag_us;
 	pid_t		worker_pid = emissions_registry_worker_pid(MyDatabaseId);
-	Datum		values[17];
-	bool		nulls[17] = {0};
+	Interval   *lag;
+	Datum		values[16];
+	bool		nulls[16] = {0};
 	int			i = 0;
 
 	require_shared_memory();
@@ -246,18 +245,14 @@ emissions_stats_counters(PG_FUNCTION_ARGS)
 	values[i++] = Int64GetDatum(counts.bytes_spilled);
 	values[i++] = Int64GetDatum(counts.events_delivered);
 	values[i++] = Int64GetDatum(counts.deliveries_failed);
-	values[i++] = Int64GetDatum(counts.events_dead_lettered);
 	nulls[i] = (worker_pid == 0);
 	values[i++] = Int32GetDatum((int32) worker_pid);
 	nulls[i] = (last_delivery_at == 0);
 	values[i++] = TimestampTzGetDatum(last_delivery_at);
-	{
-		Interval   *lag = palloc0(sizeof(Interval));
-
-		lag->time = lag_us;
-		nulls[i] = (last_delivery_at == 0);
-		values[i++] = IntervalPGetDatum(lag);
-	}
+	lag = palloc0(sizeof(Interval));
+	lag->time = lag_us;
+	nulls[i] = (last_delivery_at == 0);
+	values[i++] = IntervalPGetDatum(lag);
 	values[i++] = TimestampTzGetDatum(reset_at);
 	Assert(i == tupdesc->natts);
 

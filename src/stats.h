@@ -28,7 +28,6 @@ typedef struct EmissionsCounters
 	int64		bytes_spilled;
 	int64		events_delivered;
 	int64		deliveries_failed;
-	int64		events_dead_lettered;
 } EmissionsCounters;
 
 /* This backend's counts for the current transaction. */
@@ -38,7 +37,6 @@ extern bool emissions_stats_available(void);
 extern void emissions_stats_attach(void);
 extern void emissions_stats_publish(void);
 extern void emissions_stats_add_delivery(int64 delivered, int64 failed,
-										 int64 dead_lettered,
 										 TimestampTz delivered_at,
 										 int64 lag_us);
 extern void emissions_stats_shmem_request(void);
