@@ -13,6 +13,7 @@ OBJS = \
 	src/api.o \
 	src/trigger.o \
 	src/row_json.o \
+	src/jsonb_writer.o \
 	src/extension.o \
 	src/registry.o \
 	src/wakeup.o \

@@ -210,6 +210,53 @@ SELECT d.type, count(*) AS events,
   FROM pg_temp.delivered() AS d
   JOIN typed AS t ON (d.payload->'new'->>'i4')::int = t.i4
  GROUP BY d.type ORDER BY d.type;
+-- The payload is written in jsonb's binary form directly: it must be the
+-- very jsonb to_jsonb() builds (same size, equal), and every key must be
+-- found by lookup, also in a row of more than 32 columns (where jsonb
+-- stores offsets rather than lengths).
+CALL pg_temp.mark();
+SELECT format('CREATE TABLE wide (%s)',
+			  string_agg(format('c%s %s', g,
+								CASE g % 3 WHEN 0 THEN 'int' WHEN 1 THEN 'text'
+									ELSE 'numeric' END), ', '))
+  FROM generate_series(1, 40) AS g \gexec
+CREATE TRIGGER wide_row AFTER INSERT OR UPDATE ON wide
+	FOR EACH ROW EXECUTE FUNCTION emissions_trigger('wide_row');
+CREATE TRIGGER wide_statement AFTER UPDATE ON wide
+	REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION emissions_trigger('wide_statement');
+INSERT INTO wide (c1, c2, c3, c31, c32, c33, c34, c40)
+	VALUES ('one', 2.5, 3, 'thirty-one', NULL, 33, 'x', 'last'),
+		   (repeat('long ', 100), -1, NULL, '', 0, NULL, NULL, NULL);
+UPDATE wide SET c3 = coalesce(c3, 0) + 1;
+SELECT 'typed' AS tab, d.type,
+	   count(*) FILTER (WHERE d.payload->'new' = to_jsonb(t)
+						  AND pg_column_size(d.payload->'new') =
+							  pg_column_size(to_jsonb(t))) AS same_jsonb,
+	   count(*) FILTER (WHERE NOT EXISTS (
+			SELECT FROM jsonb_each(to_jsonb(t)) AS e
+			 WHERE d.payload->'new'->e.key IS DISTINCT FROM e.value))
+		   AS keys_found
+  FROM emissions_events(0, 1000000) AS d
+  JOIN typed AS t ON (d.payload->'new'->>'i4')::int = t.i4
+ GROUP BY d.type
+UNION ALL
+SELECT 'wide', d.type,
+	   count(*) FILTER (WHERE d.payload->'new' = to_jsonb(w)
+						  AND pg_column_size(d.payload->'new') =
+							  pg_column_size(to_jsonb(w))
+						  AND pg_column_size(d.payload) =
+							  pg_column_size(jsonb_build_object(
+								'new', d.payload->'new', 'old', d.payload->'old'))),
+	   count(*) FILTER (WHERE NOT EXISTS (
+			SELECT FROM jsonb_each(to_jsonb(w)) AS e
+			 WHERE d.payload->'new'->e.key IS DISTINCT FROM e.value))
+  FROM pg_temp.delivered() AS d
+  JOIN wide AS w ON d.payload->'new'->>'c1' = w.c1
+ WHERE d.type LIKE '%.update'
+ GROUP BY d.type
+ ORDER BY 1, 2;
+DROP TABLE wide;
 DROP TABLE typed;
 DROP TYPE pair;
 DROP DOMAIN posint;

@@ -7,9 +7,9 @@
  * for every row, turns integers into text and back into numeric, and
  * returns a serialized jsonb that the trigger then unpacks again to nest it
  * in the payload.  A RowJson is made once per trigger and row type: it
- * knows each kept column's name and how to convert its values, and pushes
- * a row's object straight into the caller's JsonbParseState, so the whole
- * payload is serialized once.
+ * knows each kept column's name, the columns' order as jsonb keys and how
+ * to convert their values, and writes a row's object straight into its
+ * binary form (jsonb_writer.c), inside the payload being written.
  *
  * The values are those to_jsonb() gives: integers and other numbers as
  * JSON numbers (NaN and infinities as strings), booleans, dates and
@@ -28,12 +28,14 @@
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
+#include "jsonb_writer.h"
 #include "row_json.h"
 
 typedef enum ColumnKind
@@ -60,8 +62,9 @@ typedef struct RowJsonColumn
 
 struct RowJson
 {
+	JsonbKeys  *keys;			/* the kept columns' names */
 	int			ncolumns;
-	RowJsonColumn columns[FLEXIBLE_ARRAY_MEMBER];
+	RowJsonColumn columns[FLEXIBLE_ARRAY_MEMBER];	/* in key order */
 };
 
 /* How to convert values of type typid, as to_jsonb() would. */
@@ -106,6 +109,16 @@ column_kind(Oid typid, bool *numeric_text)
 	return KIND_TO_JSONB;
 }
 
+/* qsort comparator: columns in the order of their names as jsonb keys. */
+static int
+column_key_compare(const void *a, const void *b)
+{
+	const char *an = ((const RowJsonColumn *) a)->name;
+	const char *bn = ((const RowJsonColumn *) b)->name;
+
+	return jsonb_key_compare(an, strlen(an), bn, strlen(bn));
+}
+
 /*
  * Make a converter for rows of desc, keeping the columns named in columns
  * (all when NIL), in memory of cxt.
@@ -116,6 +129,7 @@ row_json_create(TupleDesc desc, List *columns, MemoryContext cxt)
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	RowJson    *conv = palloc0(offsetof(RowJson, columns) +
 							   sizeof(RowJsonColumn) * desc->natts);
+	const char **names;
 	int			i;
 
 	for (i = 0; i < desc->natts; i++)
@@ -160,122 +174,126 @@ row_json_create(TupleDesc desc, List *columns, MemoryContext cxt)
 							 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
 		}
 	}
+
+	/* Columns in the order jsonb keeps keys in, and those keys. */
+	qsort(conv->columns, conv->ncolumns, sizeof(RowJsonColumn),
+		  column_key_compare);
+	names = palloc(sizeof(char *) * Max(conv->ncolumns, 1));
+	for (i = 0; i < conv->ncolumns; i++)
+		names[i] = conv->columns[i].name;
+	conv->keys = jsonb_keys_make(names, conv->ncolumns);
 	MemoryContextSwitchTo(oldcxt);
 	return conv;
 }
 
-/* Set *v to the JSON string text. */
+/* Put one non-null value of col into the object being written. */
 static void
-string_value(JsonbValue *v, char *text)
-{
-	v->type = jbvString;
-	v->val.string.val = text;
-	v->val.string.len = strlen(text);
-}
-
-/* Set *v to the value of the jsonb jb: a scalar, or the container. */
-static void
-jsonb_value(Jsonb *jb, JsonbValue *v)
-{
-	if (JB_ROOT_IS_SCALAR(jb))
-		(void) JsonbExtractScalar(&jb->root, v);
-	else
-	{
-		v->type = jbvBinary;
-		v->val.binary.data = &jb->root;
-		v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	}
-}
-
-/* Convert one non-null value of col into *v. */
-static void
-convert_value(RowJsonColumn *col, Datum value, JsonbValue *v)
+put_value(JsonbObjectWriter *w, RowJsonColumn *col, Datum value)
 {
 	switch (col->kind)
 	{
 		case KIND_INTEGER:
-			v->type = jbvNumeric;
-			v->val.numeric = int64_to_numeric(col->typid == INT2OID ?
-											  DatumGetInt16(value) :
-											  col->typid == INT4OID ?
-											  DatumGetInt32(value) :
-											  DatumGetInt64(value));
+			jsonb_put_numeric(w, int64_to_numeric(col->typid == INT2OID ?
+												  DatumGetInt16(value) :
+												  col->typid == INT4OID ?
+												  DatumGetInt32(value) :
+												  DatumGetInt64(value)));
 			break;
 		case KIND_NUMERIC:
 			{
 				Numeric		num = DatumGetNumeric(value);
 
 				if (numeric_is_nan(num) || numeric_is_inf(num))
-					string_value(v, DatumGetCString(DirectFunctionCall1(numeric_out,
-																		value)));
-				else
 				{
-					v->type = jbvNumeric;
-					v->val.numeric = num;
+					char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
+																		   value));
+
+					jsonb_put_string(w, text, strlen(text));
 				}
+				else
+					jsonb_put_numeric(w, num);
 			}
 			break;
 		case KIND_BOOL:
-			v->type = jbvBool;
-			v->val.boolean = DatumGetBool(value);
+			jsonb_put_bool(w, DatumGetBool(value));
 			break;
 		case KIND_DATETIME:
-			string_value(v, JsonEncodeDateTime(NULL, value, col->typid, NULL));
+			{
+				char		text[MAXDATELEN + 1];
+
+				JsonEncodeDateTime(text, value, col->typid, NULL);
+				jsonb_put_string(w, text, strlen(text));
+			}
 			break;
 		case KIND_JSONB:
-			jsonb_value(DatumGetJsonbP(value), v);
+			jsonb_put_jsonb(w, DatumGetJsonbP(value));
 			break;
 		case KIND_TEXT:
-			string_value(v, TextDatumGetCString(value));
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				jsonb_put_string(w, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
 			break;
 		case KIND_OUTPUT:
 			{
 				char	   *text = OutputFunctionCall(&col->func, value);
+				int			len = strlen(text);
 
-				if (col->numeric_text && IsValidJsonNumber(text, strlen(text)))
-				{
-					v->type = jbvNumeric;
-					v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																		 CStringGetDatum(text),
-																		 ObjectIdGetDatum(InvalidOid),
-																		 Int32GetDatum(-1)));
-				}
+				if (col->numeric_text && IsValidJsonNumber(text, len))
+					jsonb_put_numeric(w, DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																			 CStringGetDatum(text),
+																			 ObjectIdGetDatum(InvalidOid),
+																			 Int32GetDatum(-1))));
 				else
-					string_value(v, text);
+					jsonb_put_string(w, text, len);
 			}
 			break;
 		case KIND_TO_JSONB:
-			jsonb_value(DatumGetJsonbP(FunctionCall1(&col->func, value)), v);
+			jsonb_put_jsonb(w, DatumGetJsonbP(FunctionCall1(&col->func, value)));
 			break;
 	}
 }
 
-/*
- * Push the row in slot, as a JSON object of the kept columns, into state
- * (as a value after a key, or as the top-level object, which it returns).
- */
-JsonbValue *
-row_json_push(RowJson *conv, TupleTableSlot *slot, JsonbParseState **state)
+/* Write the kept columns of the row in slot as the values of object w. */
+static void
+put_row(RowJson *conv, TupleTableSlot *slot, JsonbObjectWriter *w)
 {
 	int			i;
 
 	slot_getallattrs(slot);
-	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
 	for (i = 0; i < conv->ncolumns; i++)
 	{
 		RowJsonColumn *col = &conv->columns[i];
-		JsonbValue	k;
-		JsonbValue	v;
 
-		k.type = jbvString;
-		k.val.string.val = col->name;
-		k.val.string.len = strlen(col->name);
-		pushJsonbValue(state, WJB_KEY, &k);
 		if (slot->tts_isnull[col->attnum - 1])
-			v.type = jbvNull;
+			jsonb_put_null(w);
 		else
-			convert_value(col, slot->tts_values[col->attnum - 1], &v);
-		pushJsonbValue(state, WJB_VALUE, &v);
+			put_value(w, col, slot->tts_values[col->attnum - 1]);
 	}
-	return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * Write the row in slot, as an object of the kept columns, as the next
+ * value of the object parent.
+ */
+void
+row_json_put(RowJson *conv, TupleTableSlot *slot, JsonbObjectWriter *parent)
+{
+	JsonbObjectWriter w;
+
+	jsonb_begin_nested(parent, &w, conv->keys);
+	put_row(conv, slot, &w);
+	jsonb_end_nested(parent, &w);
+}
+
+/* The row in slot as a jsonb object of the kept columns, written in buf. */
+Jsonb *
+row_json_jsonb(RowJson *conv, TupleTableSlot *slot, StringInfo buf)
+{
+	JsonbObjectWriter w;
+
+	jsonb_begin_root(&w, buf, conv->keys);
+	put_row(conv, slot, &w);
+	return jsonb_end_root(&w);
 }

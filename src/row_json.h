@@ -9,13 +9,15 @@
 #define EMISSIONS_ROW_JSON_H
 
 #include "executor/tuptable.h"
-#include "utils/jsonb.h"
+#include "jsonb_writer.h"
 
 typedef struct RowJson RowJson;
 
 extern RowJson *row_json_create(TupleDesc desc, List *columns,
 								MemoryContext cxt);
-extern JsonbValue *row_json_push(RowJson *conv, TupleTableSlot *slot,
-								 JsonbParseState **state);
+extern void row_json_put(RowJson *conv, TupleTableSlot *slot,
+						 JsonbObjectWriter *parent);
+extern Jsonb *row_json_jsonb(RowJson *conv, TupleTableSlot *slot,
+							 StringInfo buf);
 
 #endif							/* EMISSIONS_ROW_JSON_H */

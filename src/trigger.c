@@ -21,11 +21,14 @@
  * "skip_unchanged" emits nothing for an UPDATE whose (kept) columns did not
  * change.
  *
- * Rows are turned into JSON by a converter (row_json.c) made once per
- * trigger and query and kept in fn_extra: the payload of an event is built
- * in one pass and serialized once.  Each row's JSON is built in a memory
- * context reset after the row, so a statement-level trigger over a large
- * change uses the memory of one row plus what the buffer holds.
+ * What a firing needs apart from the rows (the options, the event types
+ * and metadata, the row converter of row_json.c) is worked out at the
+ * trigger's first firing in a query and kept in fn_extra, so a row-level
+ * trigger pays for it once per statement, not once per row.  Each payload
+ * is written straight into its binary jsonb form in a buffer kept with it,
+ * and whatever a row needs besides is allocated in a memory context reset
+ * after the row, so a statement-level trigger over a large change uses the
+ * memory of one row plus what the event buffer holds.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,102 +52,74 @@
 
 PG_FUNCTION_INFO_V1(emissions_trigger);
 
-/* What one firing of the trigger emits, apart from the rows. */
-typedef struct ChangeEvent
+/* The type and metadata of the events of one operation. */
+typedef struct OperationEvents
 {
-	char	   *type;
+	char	   *type;			/* NULL until the operation first fires */
 	int			type_len;
 	Jsonb	   *metadata;
-	RowJson    *row_json;
-	List	   *columns;		/* names of the columns kept; NIL: all */
-	bool		skip_unchanged;
-	MemoryContext row_cxt;
-} ChangeEvent;
+} OperationEvents;
 
-/* Kept in fn_extra: the row converter for the table's row type. */
-typedef struct RowTypeCache
+#define OPERATION_INSERT 0
+#define OPERATION_UPDATE 1
+#define OPERATION_DELETE 2
+
+/*
+ * Everything a firing needs apart from the rows, worked out at the first
+ * firing of a trigger in a query and kept in fn_extra for the next ones.
+ */
+typedef struct TriggerPlan
 {
+	Oid			tgoid;
 	Oid			rowtype;
+	const char *prefix;
+	bool		skip_unchanged;
 	RowJson    *row_json;
-} RowTypeCache;
+	OperationEvents operations[3];
+	MemoryContext row_cxt;		/* reset after every row */
+	StringInfoData payload;		/* the payload being written */
+} TriggerPlan;
 
-/* The row converter of this trigger, made once per trigger and query. */
-static RowJson *
-trigger_row_json(FmgrInfo *trigger_flinfo, Relation rel, List *columns)
-{
-	RowTypeCache *cache = trigger_flinfo->fn_extra;
-	Oid			rowtype = rel->rd_rel->reltype;
+static const char *const operation_names[] = {"insert", "update", "delete"};
 
-	if (cache == NULL || cache->rowtype != rowtype)
-	{
-		cache = MemoryContextAllocZero(trigger_flinfo->fn_mcxt,
-									   sizeof(RowTypeCache));
-		cache->rowtype = rowtype;
-		cache->row_json = row_json_create(RelationGetDescr(rel), columns,
-										  trigger_flinfo->fn_mcxt);
-		trigger_flinfo->fn_extra = cache;
-	}
-	return cache->row_json;
-}
+/* The keys of the three payload shapes, made once per backend. */
+static JsonbKeys *payload_keys_new = NULL;
+static JsonbKeys *payload_keys_old = NULL;
+static JsonbKeys *payload_keys_both = NULL;
 
-/* Add "key": value to the object being built. */
+/* Make the payload keys, once. */
 static void
-push_pair(JsonbParseState **state, const char *key, JsonbValue *value)
+make_payload_keys(void)
 {
-	JsonbValue	k;
+	static const char *const new_only[] = {"new"};
+	static const char *const old_only[] = {"old"};
+	static const char *const both[] = {"new", "old"};
+	MemoryContext oldcxt;
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, value);
+	if (payload_keys_both != NULL)
+		return;
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	payload_keys_new = jsonb_keys_make(new_only, 1);
+	payload_keys_old = jsonb_keys_make(old_only, 1);
+	payload_keys_both = jsonb_keys_make(both, 2);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /* Add "key": "text" to the object being built. */
 static void
 push_text(JsonbParseState **state, const char *key, const char *text)
 {
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) text;
-	v.val.string.len = strlen(text);
-	push_pair(state, key, &v);
-}
-
-/* Add "key": <a row as JSON> to the object being built. */
-static void
-push_row(JsonbParseState **state, const char *key, Jsonb *row)
-{
-	JsonbValue	v;
-
-	v.type = jbvBinary;
-	v.val.binary.data = &row->root;
-	v.val.binary.len = VARSIZE(row) - VARHDRSZ;
-	push_pair(state, key, &v);
-}
-
-/* The row in slot as JSON, with only the kept columns. */
-static Jsonb *
-row_jsonb(ChangeEvent *change, TupleTableSlot *slot)
-{
-	JsonbParseState *state = NULL;
-
-	return JsonbValueToJsonb(row_json_push(change->row_json, slot, &state));
-}
-
-/* Add "key": <the row in slot> to the object being built. */
-static void
-push_slot(JsonbParseState **state, const char *key, ChangeEvent *change,
-		  TupleTableSlot *slot)
-{
 	JsonbValue	k;
+	JsonbValue	v;
 
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
+	v.type = jbvString;
+	v.val.string.val = (char *) text;
+	v.val.string.len = strlen(text);
 	pushJsonbValue(state, WJB_KEY, &k);
-	(void) row_json_push(change->row_json, slot, state);
+	pushJsonbValue(state, WJB_VALUE, &v);
 }
 
 /*
@@ -152,47 +127,55 @@ push_slot(JsonbParseState **state, const char *key, ChangeEvent *change,
  * changed; new_slot or old_slot may be NULL.
  */
 static Jsonb *
-change_payload(ChangeEvent *change, TupleTableSlot *new_slot,
+change_payload(TriggerPlan *plan, TupleTableSlot *new_slot,
 			   TupleTableSlot *old_slot)
 {
-	JsonbParseState *state = NULL;
+	JsonbObjectWriter w;
 
-	if (change->skip_unchanged && new_slot != NULL && old_slot != NULL)
+	if (plan->skip_unchanged && new_slot != NULL && old_slot != NULL)
 	{
 		/* Compare the rows as JSON, then nest the two. */
-		Jsonb	   *new_row = row_jsonb(change, new_slot);
-		Jsonb	   *old_row = row_jsonb(change, old_slot);
+		StringInfoData new_buf;
+		StringInfoData old_buf;
+		Jsonb	   *new_row;
+		Jsonb	   *old_row;
 
+		initStringInfo(&new_buf);
+		initStringInfo(&old_buf);
+		new_row = row_json_jsonb(plan->row_json, new_slot, &new_buf);
+		old_row = row_json_jsonb(plan->row_json, old_slot, &old_buf);
 		if (compareJsonbContainers(&new_row->root, &old_row->root) == 0)
 			return NULL;
-		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		push_row(&state, "new", new_row);
-		push_row(&state, "old", old_row);
-		return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+		jsonb_begin_root(&w, &plan->payload, payload_keys_both);
+		jsonb_put_jsonb(&w, new_row);
+		jsonb_put_jsonb(&w, old_row);
+		return jsonb_end_root(&w);
 	}
 
-	/* One pass, one serialization. */
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	/* Written in one pass: "new" sorts before "old" as a jsonb key. */
+	jsonb_begin_root(&w, &plan->payload,
+					 new_slot == NULL ? payload_keys_old :
+					 old_slot == NULL ? payload_keys_new : payload_keys_both);
 	if (new_slot != NULL)
-		push_slot(&state, "new", change, new_slot);
+		row_json_put(plan->row_json, new_slot, &w);
 	if (old_slot != NULL)
-		push_slot(&state, "old", change, old_slot);
-	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+		row_json_put(plan->row_json, old_slot, &w);
+	return jsonb_end_root(&w);
 }
 
 /* Emit the event of one changed row; new_slot or old_slot may be NULL. */
 static void
-emit_change(ChangeEvent *change, TupleTableSlot *new_slot,
-			TupleTableSlot *old_slot)
+emit_change(TriggerPlan *plan, OperationEvents *op,
+			TupleTableSlot *new_slot, TupleTableSlot *old_slot)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(change->row_cxt);
-	Jsonb	   *payload = change_payload(change, new_slot, old_slot);
+	MemoryContext oldcxt = MemoryContextSwitchTo(plan->row_cxt);
+	Jsonb	   *payload = change_payload(plan, new_slot, old_slot);
 
 	if (payload != NULL)
-		emissions_buffer_append(change->type, change->type_len, payload,
-								change->metadata);
+		emissions_buffer_append(op->type, op->type_len, payload,
+								op->metadata);
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(change->row_cxt);
+	MemoryContextReset(plan->row_cxt);
 }
 
 /*
@@ -220,7 +203,7 @@ rewound_read_pointer(Tuplestorestate *rows)
 
 /* Emit one event per row of the statement's transition tables. */
 static void
-emit_statement(ChangeEvent *change, TriggerData *trigdata,
+emit_statement(TriggerPlan *plan, OperationEvents *op, TriggerData *trigdata,
 			   bool wants_new, bool wants_old)
 {
 	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
@@ -259,7 +242,7 @@ emit_statement(ChangeEvent *change, TriggerData *trigdata,
 
 		if (!have_new && !have_old)
 			break;
-		emit_change(change, have_new ? new_slot : NULL,
+		emit_change(plan, op, have_new ? new_slot : NULL,
 					have_old ? old_slot : NULL);
 	}
 
@@ -270,37 +253,37 @@ emit_statement(ChangeEvent *change, TriggerData *trigdata,
 }
 
 /*
- * Read the trigger's arguments into change (columns, skip_unchanged) and
- * return the type prefix.
+ * Read the trigger's arguments into plan (prefix, skip_unchanged) and
+ * return the columns to keep (NIL: all).
  */
-static const char *
-parse_arguments(Trigger *trigger, Relation rel, ChangeEvent *change)
+static List *
+parse_arguments(Trigger *trigger, Relation rel, TriggerPlan *plan)
 {
-	const char *prefix = RelationGetRelationName(rel);
+	List	   *columns = NIL;
 	int			i;
 
-	change->columns = NIL;
-	change->skip_unchanged = false;
+	plan->prefix = RelationGetRelationName(rel);
+	plan->skip_unchanged = false;
 	if (trigger->tgnargs >= 1 && trigger->tgargs[0][0] != '\0')
-		prefix = trigger->tgargs[0];
+		plan->prefix = trigger->tgargs[0];
 
 	for (i = 1; i < trigger->tgnargs; i++)
 	{
 		const char *arg = trigger->tgargs[i];
 
 		if (strcmp(arg, "skip_unchanged") == 0)
-			change->skip_unchanged = true;
+			plan->skip_unchanged = true;
 		else if (strncmp(arg, "columns=", 8) == 0)
 		{
 			ListCell   *lc;
 
-			if (!SplitIdentifierString(pstrdup(arg + 8), ',', &change->columns) ||
-				change->columns == NIL)
+			if (!SplitIdentifierString(pstrdup(arg + 8), ',', &columns) ||
+				columns == NIL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid column list in emissions_trigger() option \"%s\"",
 								arg)));
-			foreach(lc, change->columns)
+			foreach(lc, columns)
 			{
 				if (get_attnum(RelationGetRelid(rel), lfirst(lc)) == InvalidAttrNumber)
 					ereport(ERROR,
@@ -317,7 +300,7 @@ parse_arguments(Trigger *trigger, Relation rel, ChangeEvent *change)
 					 errmsg("unknown emissions_trigger() option \"%s\"", arg),
 					 errhint("The options are columns=<name>[,<name>...] and skip_unchanged.")));
 	}
-	return prefix;
+	return columns;
 }
 
 /* {"schema": ..., "table": ..., "operation": ...} for this table and op. */
@@ -335,6 +318,61 @@ change_metadata(Relation rel, const char *operation)
 }
 
 /*
+ * The plan of this trigger on this table, made at its first firing in the
+ * query (fn_extra lives as long as the query's trigger state).
+ */
+static TriggerPlan *
+trigger_plan(FmgrInfo *flinfo, TriggerData *trigdata)
+{
+	TriggerPlan *plan = flinfo->fn_extra;
+	Relation	rel = trigdata->tg_relation;
+	MemoryContext oldcxt;
+	List	   *columns;
+
+	if (plan != NULL && plan->tgoid == trigdata->tg_trigger->tgoid &&
+		plan->rowtype == rel->rd_rel->reltype)
+		return plan;
+
+	make_payload_keys();
+	oldcxt = MemoryContextSwitchTo(flinfo->fn_mcxt);
+	plan = palloc0(sizeof(TriggerPlan));
+	plan->tgoid = trigdata->tg_trigger->tgoid;
+	plan->rowtype = rel->rd_rel->reltype;
+	columns = parse_arguments(trigdata->tg_trigger, rel, plan);
+	plan->prefix = pstrdup(plan->prefix);
+	plan->row_json = row_json_create(RelationGetDescr(rel), columns,
+									 flinfo->fn_mcxt);
+	plan->row_cxt = AllocSetContextCreate(flinfo->fn_mcxt,
+										  "emissions trigger row",
+										  ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&plan->payload);
+	MemoryContextSwitchTo(oldcxt);
+	flinfo->fn_extra = plan;
+	return plan;
+}
+
+/* The type and metadata of this plan's events for operation. */
+static OperationEvents *
+operation_events(FmgrInfo *flinfo, TriggerPlan *plan, Relation rel,
+				 int operation)
+{
+	OperationEvents *op = &plan->operations[operation];
+	MemoryContext oldcxt;
+	char	   *type;
+
+	if (op->type != NULL)
+		return op;
+	oldcxt = MemoryContextSwitchTo(flinfo->fn_mcxt);
+	type = psprintf("%s.%s", plan->prefix, operation_names[operation]);
+	emissions_check_event_type(type, strlen(type));
+	op->metadata = change_metadata(rel, operation_names[operation]);
+	op->type_len = strlen(type);
+	op->type = type;
+	MemoryContextSwitchTo(oldcxt);
+	return op;
+}
+
+/*
  * emissions_trigger() emits one event per changed row; see the file header.
  */
 Datum
@@ -342,10 +380,9 @@ emissions_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TriggerEvent tg_event;
-	Relation	rel;
-	const char *operation;
-	const char *prefix;
-	ChangeEvent change;
+	int			operation;
+	TriggerPlan *plan;
+	OperationEvents *op;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -353,7 +390,6 @@ emissions_trigger(PG_FUNCTION_ARGS)
 				 errmsg("emissions_trigger() must be called as a trigger")));
 
 	tg_event = trigdata->tg_event;
-	rel = trigdata->tg_relation;
 	if (!TRIGGER_FIRED_AFTER(tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -361,25 +397,19 @@ emissions_trigger(PG_FUNCTION_ARGS)
 				 errhint("Create the trigger as AFTER INSERT OR UPDATE OR DELETE.")));
 
 	if (TRIGGER_FIRED_BY_INSERT(tg_event))
-		operation = "insert";
+		operation = OPERATION_INSERT;
 	else if (TRIGGER_FIRED_BY_UPDATE(tg_event))
-		operation = "update";
+		operation = OPERATION_UPDATE;
 	else if (TRIGGER_FIRED_BY_DELETE(tg_event))
-		operation = "delete";
+		operation = OPERATION_DELETE;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("emissions_trigger() supports INSERT, UPDATE and DELETE only")));
 
-	prefix = parse_arguments(trigdata->tg_trigger, rel, &change);
-	change.type = psprintf("%s.%s", prefix, operation);
-	change.type_len = strlen(change.type);
-	emissions_check_event_type(change.type, change.type_len);
-	change.metadata = change_metadata(rel, operation);
-	change.row_json = trigger_row_json(fcinfo->flinfo, rel, change.columns);
-	change.row_cxt = AllocSetContextCreate(CurrentMemoryContext,
-										   "emissions trigger row",
-										   ALLOCSET_DEFAULT_SIZES);
+	plan = trigger_plan(fcinfo->flinfo, trigdata);
+	op = operation_events(fcinfo->flinfo, plan, trigdata->tg_relation,
+						  operation);
 
 	if (!emissions_ensure_buffer())
 	{
@@ -387,29 +417,24 @@ emissions_trigger(PG_FUNCTION_ARGS)
 		Tuplestorestate *rows = trigdata->tg_newtable ?
 			trigdata->tg_newtable : trigdata->tg_oldtable;
 
-		emissions_note_dropped(change.type, change.type_len,
+		emissions_note_dropped(op->type, op->type_len,
 							   TRIGGER_FIRED_FOR_ROW(tg_event) ? 1 :
 							   rows ? tuplestore_tuple_count(rows) : 0);
-		MemoryContextDelete(change.row_cxt);
 		return PointerGetDatum(NULL);
 	}
 
 	if (TRIGGER_FIRED_FOR_ROW(tg_event))
 	{
-		bool		is_update = TRIGGER_FIRED_BY_UPDATE(tg_event);
-
-		if (TRIGGER_FIRED_BY_DELETE(tg_event))
-			emit_change(&change, NULL, trigdata->tg_trigslot);
+		if (operation == OPERATION_INSERT)
+			emit_change(plan, op, trigdata->tg_trigslot, NULL);
+		else if (operation == OPERATION_UPDATE)
+			emit_change(plan, op, trigdata->tg_newslot, trigdata->tg_trigslot);
 		else
-			emit_change(&change,
-						is_update ? trigdata->tg_newslot : trigdata->tg_trigslot,
-						is_update ? trigdata->tg_trigslot : NULL);
+			emit_change(plan, op, NULL, trigdata->tg_trigslot);
 	}
 	else
-		emit_statement(&change, trigdata,
-					   !TRIGGER_FIRED_BY_DELETE(tg_event),
-					   !TRIGGER_FIRED_BY_INSERT(tg_event));
+		emit_statement(plan, op, trigdata, operation != OPERATION_DELETE,
+					   operation != OPERATION_INSERT);
 
-	MemoryContextDelete(change.row_cxt);
 	return PointerGetDatum(NULL);
 }
