@@ -11,7 +11,8 @@
  * default channel.  Table and function adapters run user code, so each
  * "call" (the matching events of one source transaction, for one adapter)
  * runs in a subtransaction of its own, as the adapter's owner
- * (SetUserIdAndSecContext), with any setting it changes undone afterwards.
+ * (SetUserIdAndSecContext; a security-restricted operation unless the
+ * owner is a superuser), with any setting it changes undone afterwards.
  * A call that fails is rolled back alone and its error returned; the
  * caller records it for a retry.  All events of a source transaction go to
  * an adapter in one call, so a table adapter shows all of them or none.
@@ -41,6 +42,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "adapters.h"
 #include "buffer.h"
@@ -395,10 +397,25 @@ adapter_deliver(Adapter *adapter, EventSource *source, ErrorData **error)
 	ResourceOwner resowner = CurrentResourceOwner;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			sec_context;
 	bool		ok = true;
 
 	Assert(adapter->kind != ADAPTER_NOTIFY);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+
+	/*
+	 * The worker's session is a superuser's, shared by every adapter's
+	 * owner.  Unless the owner could become that superuser anyway, its code
+	 * runs as a security-restricted operation (as PostgreSQL runs a table
+	 * owner's code during maintenance): it cannot leave temporary tables or
+	 * types, prepared statements, held cursors or listeners behind in the
+	 * session, where they would capture the names used by the code of other
+	 * owners (a temporary table comes first in a search_path that does not
+	 * list pg_temp).
+	 */
+	sec_context = save_sec_context | SECURITY_LOCAL_USERID_CHANGE;
+	if (!is_member_of_role(adapter->owner, save_userid))
+		sec_context |= SECURITY_RESTRICTED_OPERATION;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -406,8 +423,17 @@ adapter_deliver(Adapter *adapter, EventSource *source, ErrorData **error)
 	{
 		int			save_nestlevel = NewGUCNestLevel();
 
-		SetUserIdAndSecContext(adapter->owner,
-							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		/*
+		 * DROP ROLE does not know about adapters: an adapter whose owner was
+		 * dropped must not go on running as a role that no longer exists.
+		 */
+		if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(adapter->owner)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the role that owned adapter \"%s\" no longer exists",
+							adapter->name),
+					 errhint("A superuser can drop the adapter with emissions_drop_adapter().")));
+		SetUserIdAndSecContext(adapter->owner, sec_context);
 		if (adapter->kind == ADAPTER_TABLE)
 			deliver_to_table(adapter, source, event_cxt);
 		else
