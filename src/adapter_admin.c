@@ -99,9 +99,16 @@ check_options(Jsonb *options, const char *kind)
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (strcmp(key, "max_attempts") == 0)
 		{
+			/*
+			 * The worker reads the option back as text cast to integer, so
+			 * a fraction (or 2.0) would stop delivery in the database: only
+			 * a number written without a fractional part will do.
+			 */
 			if (v.type != jbvNumeric ||
 				DatumGetInt32(DirectFunctionCall1(numeric_int4,
-												  NumericGetDatum(v.val.numeric))) < 1)
+												  NumericGetDatum(v.val.numeric))) < 1 ||
+				DatumGetInt32(DirectFunctionCall1(numeric_scale,
+												  NumericGetDatum(v.val.numeric))) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("adapter option \"max_attempts\" must be a positive integer")));

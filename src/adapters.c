@@ -22,7 +22,9 @@
  * jsonb_populate_record, the others keep their defaults.  Function
  * adapters are called through fmgr with the envelope as their jsonb
  * argument, each call with a buffer of its own (buffer.c), so that what a
- * handler emits cascades at the next depth.
+ * handler emits cascades at the next depth.  Each insert of a table adapter
+ * gets one too, for what the table's triggers emit: a table whose trigger
+ * emits into its own adapter stops at emissions.max_cascade_depth.
  *
  *-------------------------------------------------------------------------
  */
@@ -332,12 +334,19 @@ deliver_to_table(Adapter *adapter, EventSource *source, MemoryContext event_cxt)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(event_cxt);
 		Datum		arg = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
-		int			rc = SPI_execute_plan(adapter->insert_plan, &arg, NULL,
-										  false, 0);
+		int			rc;
 
+		/*
+		 * Triggers on the table may emit (emissions_trigger() does): like a
+		 * handler's, their events cascade one generation deeper, so that a
+		 * table fed by its own events stops at emissions.max_cascade_depth.
+		 */
+		emissions_buffer_enter_handler(event.depth + 1);
+		rc = SPI_execute_plan(adapter->insert_plan, &arg, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "insert of adapter \"%s\" failed: %s",
 				 adapter->name, SPI_result_code_string(rc));
+		emissions_buffer_leave_handler();
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(event_cxt);
 	}

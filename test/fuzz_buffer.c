@@ -177,7 +177,6 @@ static PGconn *conn;
 
 /* Id of the last event delivered before the current checkpoint period. */
 static char delivered_mark[32] = "0";
-static uint64_t rng_state;
 static long op_number;
 static long op_counts[NUM_OPS];
 static bool stopped = false;
@@ -203,25 +202,6 @@ static const char *const event_types[] = {
 };
 
 /*
- * Print one result line for desc; ok is whether the check passed.
- */
-static void
-report(bool ok, const char *fmt,...)
-{
-	va_list		ap;
-
-	nchecks++;
-	if (!ok)
-		nfailed++;
-	printf("%sok %d - ", ok ? "" : "not ", nchecks);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/*
  * Show the first few server notices as TAP comments and count the rest;
  * with emissions.log_dropped off there should be none.
  */
@@ -230,49 +210,6 @@ count_notice(void *arg, const char *message)
 {
 	if (nnotices++ < 5)
 		printf("# notice: %s", message);
-}
-
-/*
- * The next pseudo-random number (splitmix64): the same on every platform,
- * so a seed reproduces a run anywhere.
- */
-static uint64_t
-next_random(void)
-{
-	uint64_t	z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
-/* A random integer in [0, n). */
-static int
-rnd(int n)
-{
-	return (int) (next_random() % (uint64_t) n);
-}
-
-/*
- * Pick an index of weights with probability proportional to its weight;
- * at least one weight must be positive.
- */
-static int
-choose(const int *weights, int n)
-{
-	int			total = 0;
-	int			r;
-
-	for (int i = 0; i < n; i++)
-		total += weights[i];
-	r = rnd(total);
-	for (int i = 0; i < n; i++)
-	{
-		if (r < weights[i])
-			return i;
-		r -= weights[i];
-	}
-	return n - 1;
 }
 
 /* Append id to list. */
@@ -1507,22 +1444,6 @@ show_failure(const Failure *f)
 		   f->count > 1 ? "es" : "", f->op);
 	printf("#   sql: %s\n#   expected: %s\n#   got: %s\n", f->sql,
 		   f->expected, f->got);
-}
-
-/* A number from environment variable name, or dflt when it is not set. */
-static unsigned long long
-env_number(const char *name, unsigned long long dflt)
-{
-	const char *text = getenv(name);
-	char	   *end;
-	unsigned long long n;
-
-	if (text == NULL || *text == '\0')
-		return dflt;
-	n = strtoull(text, &end, 10);
-	if (*end != '\0')
-		bail("%s is not a number: %s", name, text);
-	return n;
 }
 
 int

@@ -3,8 +3,9 @@
  * tap_libpq.h
  *	  What the libpq test programs share: the TAP check counters, bailing
  *	  out, checks, showing notices, connecting, running statements and
- *	  queries, waiting for answers, notifications and delivery, and
- *	  changing settings cluster-wide.
+ *	  queries, waiting for answers, notifications and delivery, changing
+ *	  settings cluster-wide, and for the random tests a reproducible
+ *	  pseudo-random generator and numbers from the environment.
  *
  * Header-only (static functions), so each program in test/ still builds
  * from its one .c file.  The helpers not every program uses are marked
@@ -19,6 +20,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +290,87 @@ reset_system(const char *const *settings)
 		PQclear(PQexec(c, "SELECT pg_reload_conf()"));
 	}
 	PQfinish(c);
+}
+
+/*
+ * Print one result line for desc; ok is whether the check passed.
+ */
+static TAP_UNUSED void
+report(bool ok, const char *fmt,...)
+{
+	va_list		ap;
+
+	nchecks++;
+	if (!ok)
+		nfailed++;
+	printf("%sok %d - ", ok ? "" : "not ", nchecks);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* State of the random tests' generator; set it to the seed first. */
+static TAP_UNUSED uint64_t rng_state;
+
+/*
+ * The next pseudo-random number (splitmix64): the same on every platform,
+ * so a seed reproduces a run anywhere.
+ */
+static TAP_UNUSED uint64_t
+next_random(void)
+{
+	uint64_t	z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* A random integer in [0, n). */
+static TAP_UNUSED int
+rnd(int n)
+{
+	return (int) (next_random() % (uint64_t) n);
+}
+
+/*
+ * Pick an index of weights with probability proportional to its weight;
+ * at least one weight must be positive.
+ */
+static TAP_UNUSED int
+choose(const int *weights, int n)
+{
+	int			total = 0;
+	int			r;
+
+	for (int i = 0; i < n; i++)
+		total += weights[i];
+	r = rnd(total);
+	for (int i = 0; i < n; i++)
+	{
+		if (r < weights[i])
+			return i;
+		r -= weights[i];
+	}
+	return n - 1;
+}
+
+/* A number from environment variable name, or dflt when it is not set. */
+static TAP_UNUSED unsigned long long
+env_number(const char *name, unsigned long long dflt)
+{
+	const char *text = getenv(name);
+	char	   *end;
+	unsigned long long n;
+
+	if (text == NULL || *text == '\0')
+		return dflt;
+	n = strtoull(text, &end, 10);
+	if (*end != '\0')
+		bail("%s is not a number: %s", name, text);
+	return n;
 }
 
 #endif							/* EMISSIONS_TAP_LIBPQ_H */
