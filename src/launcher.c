@@ -46,6 +46,9 @@
 /* How often pg_database is read when nothing else happens. */
 #define LAUNCHER_RESCAN_MS		10000
 
+/* Delay before restarting a worker; doubled after each failure in a row. */
+#define LAUNCHER_RESTART_MS		1000
+
 /* Longest delay before restarting a failing worker. */
 #define LAUNCHER_MAX_BACKOFF_MS	60000
 
@@ -172,30 +175,41 @@ start_worker(LauncherEntry *entry)
 	return true;
 }
 
-/* Record that entry's worker has stopped, and decide when to start again. */
+/*
+ * Record that entry's worker has stopped, and decide when to start again:
+ * after a failure with backoff, after a requested stop (SIGTERM) soon.
+ */
 static void
 worker_stopped(LauncherEntry *entry, TimestampTz now)
 {
-	bool		absent = emissions_registry_slot_absent(entry->slot);
+	WorkerExit	exit = emissions_registry_slot_exit(entry->slot);
 
 	emissions_registry_release(entry->slot);
 	pfree(entry->handle);
 	entry->handle = NULL;
 	entry->slot = -1;
-	if (absent)
+	if (exit == WORKER_EXIT_ABSENT)
 	{
 		entry->state = DB_ABSENT;
 		entry->failures = 0;
 		return;
 	}
 
+	entry->state = DB_IDLE;
+	if (exit == WORKER_EXIT_TERMINATED)
+	{
+		entry->failures = 0;
+		entry->next_start = TimestampTzPlusMilliseconds(now,
+														LAUNCHER_RESTART_MS);
+		return;
+	}
+
 	if (TimestampDifferenceExceeds(entry->started_at, now, LAUNCHER_HEALTHY_MS))
 		entry->failures = 0;
 	entry->failures++;
-	entry->state = DB_IDLE;
 	entry->next_start = TimestampTzPlusMilliseconds(now,
 													Min(LAUNCHER_MAX_BACKOFF_MS,
-														1000 << Min(entry->failures - 1, 6)));
+														LAUNCHER_RESTART_MS << Min(entry->failures - 1, 6)));
 }
 
 /*

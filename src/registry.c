@@ -38,7 +38,7 @@ typedef struct WorkerSlot
 	Oid			dbid;			/* InvalidOid: slot free */
 	pid_t		pid;			/* 0 until the worker runs, and after */
 	Latch	   *latch;
-	bool		absent;			/* worker left: no extension there */
+	WorkerExit	exit;			/* why the worker left */
 	int			outbox_part;
 } WorkerSlot;
 
@@ -329,17 +329,17 @@ emissions_registry_release(int slot)
 }
 
 /*
- * Whether the slot's worker left because the extension is not installed.
+ * Why the slot's worker left.
  */
-bool
-emissions_registry_slot_absent(int slot)
+WorkerExit
+emissions_registry_slot_exit(int slot)
 {
-	bool		absent;
+	WorkerExit	exit;
 
 	SpinLockAcquire(&registry->mutex);
-	absent = registry->slots[slot].absent;
+	exit = registry->slots[slot].exit;
 	SpinLockRelease(&registry->mutex);
-	return absent;
+	return exit;
 }
 
 /* before_shmem_exit callback of a worker: it no longer runs. */
@@ -375,13 +375,13 @@ emissions_registry_attach_worker(int slot, Oid dbid)
 }
 
 /*
- * Record that the extension is not installed in the worker's database.
+ * Record why the calling worker is about to leave.
  */
 void
-emissions_registry_mark_absent(void)
+emissions_registry_mark_exit(WorkerExit exit)
 {
 	SpinLockAcquire(&registry->mutex);
-	registry->slots[my_worker_slot].absent = true;
+	registry->slots[my_worker_slot].exit = exit;
 	SpinLockRelease(&registry->mutex);
 }
 

@@ -4,7 +4,9 @@
  *	  The delivery worker of one database: its life and its main loop.
  *
  * Started by the launcher for one database, as worker_spi's workers are
- * built: SIGTERM ends it at the next CHECK_FOR_INTERRUPTS, SIGHUP rereads
+ * built: SIGTERM ends it at the next CHECK_FOR_INTERRUPTS (and the
+ * launcher, told it was asked to stop, starts it again without backoff:
+ * pg_terminate_backend() is a request, not a failure), SIGHUP rereads
  * the settings, and it sleeps on its latch, which committing producers set
  * (wakeup.c), with emissions.poll_interval as the fallback.  It delivers
  * with search_path set to pg_catalog, pg_temp, so that no user object can
@@ -37,6 +39,25 @@
 
 extern PGDLLEXPORT void emissions_worker_main(Datum main_arg);
 
+/* Set by the SIGTERM handler: the worker was asked to stop. */
+static volatile sig_atomic_t terminate_requested = false;
+
+/* SIGTERM: remember the request, then die() as any backend would. */
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	terminate_requested = true;
+	die(postgres_signal_arg);
+}
+
+/* before_shmem_exit callback: tell the launcher a SIGTERM ended us. */
+static void
+note_termination(int code, Datum arg)
+{
+	if (terminate_requested)
+		emissions_registry_mark_exit(WORKER_EXIT_TERMINATED);
+}
+
 /*
  * Entry point of a delivery worker; main_arg is the database's OID and
  * bgw_extra holds the registry slot.
@@ -51,10 +72,11 @@ emissions_worker_main(Datum main_arg)
 	memcpy(&slot, MyBgworkerEntry->bgw_extra, sizeof(int));
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 
 	emissions_registry_attach_worker(slot, dbid);
+	before_shmem_exit(note_termination, (Datum) 0);
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
 					PGC_S_OVERRIDE);
@@ -63,7 +85,7 @@ emissions_worker_main(Datum main_arg)
 
 	if (!delivery_start(&state))
 	{
-		emissions_registry_mark_absent();
+		emissions_registry_mark_exit(WORKER_EXIT_ABSENT);
 		proc_exit(0);
 	}
 	emissions_stats_attach();
@@ -83,7 +105,7 @@ emissions_worker_main(Datum main_arg)
 
 		if (!delivery_pass(&state))
 		{
-			emissions_registry_mark_absent();
+			emissions_registry_mark_exit(WORKER_EXIT_ABSENT);
 			proc_exit(0);
 		}
 		pgstat_report_stat(false);
