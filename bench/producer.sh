@@ -2,9 +2,13 @@
 # bench/producer.sh: what emitting events costs the producing transaction.
 #
 # Starts a throwaway cluster (test/lib.sh: postgres OS user, unix socket in a
-# mktemp directory, stopped by data directory from an EXIT trap) with
-# shared_preload_libraries = 'emissions', fsync and synchronous_commit on,
-# and runs pgbench -M prepared with the scripts in bench/producer/: a business
+# mktemp directory, stopped by data directory from an EXIT trap) with fsync
+# and synchronous_commit on and emissions not preloaded: producers store
+# their events in the outbox as always, but no delivery worker drains it,
+# just as nothing relays the hand-written outbox and PgQ's ticker does not
+# run, so every design pays only what its producers pay, and what each
+# stored can be counted after the run (bench/drain.sh and bench/fanout.sh
+# measure delivery).  It runs pgbench -M prepared with the scripts in bench/producer/: a business
 # INSERT per transaction, then nothing (baseline), a hand-written outbox
 # INSERT, pg_notify, PgQ's pgq.insert_event or emissions_emit per event, at 1
 # and 10 events per transaction, plus 100 events in one statement (bulk);
@@ -51,8 +55,7 @@ if ! dpkg-query -W -f='${Status}' postgresql-15-pgq3 2>/dev/null |
 	apt-get update -qq && apt-get install -y -qq postgresql-15-pgq3 >/dev/null
 fi
 
-cluster_start "shared_preload_libraries = 'emissions'" \
-	"fsync = on" "synchronous_commit = on" "autovacuum = off"
+cluster_start "fsync = on" "synchronous_commit = on" "autovacuum = off"
 RAW="$CLUSTER/raw.tsv"	# round key clients events tps xacts failed wal_bytes stored
 : >"$RAW"
 broken=0
