@@ -340,8 +340,9 @@ deliver_to_table(Adapter *adapter, EventSource *source, MemoryContext event_cxt)
 		 * Triggers on the table may emit (emissions_trigger() does): like a
 		 * handler's, their events cascade one generation deeper, so that a
 		 * table fed by its own events stops at emissions.max_cascade_depth.
+		 * The buffer opens only if they do.
 		 */
-		emissions_buffer_enter_handler(event.depth + 1);
+		emissions_buffer_enter_handler(event.depth + 1, false);
 		rc = SPI_execute_plan(adapter->insert_plan, &arg, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "insert of adapter \"%s\" failed: %s",
@@ -379,7 +380,7 @@ deliver_to_function(Adapter *adapter, EventSource *source,
 		fcinfo->args[0].value = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
 		fcinfo->args[0].isnull = false;
 
-		emissions_buffer_enter_handler(event.depth + 1);
+		emissions_buffer_enter_handler(event.depth + 1, true);
 		PushActiveSnapshot(GetTransactionSnapshot());
 		(void) FunctionCallInvoke(fcinfo);
 		PopActiveSnapshot();

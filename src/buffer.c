@@ -22,7 +22,8 @@
  * hands its copy to the parent, unless the parent has its own.
  *
  * Handlers: the delivery worker gives each handler invocation a buffer of
- * its own (enter_handler opens it, leave_handler hands it off), and marks
+ * its own (enter_handler opens it, leave_handler hands it off; for a table
+ * adapter's insert the table's triggers open it if they emit), and marks
  * what it hands off with the cascade depth; past emissions.max_cascade_depth
  * no buffer can be opened, so the handler's events are dropped.
  *
@@ -277,17 +278,20 @@ emissions_buffer_get_status(BufferStatus *status)
 }
 
 /*
- * Before the delivery worker calls a handler for an event of cascade depth
- * depth - 1: open a fresh buffer whose events will carry depth, unless that
- * is past emissions.max_cascade_depth.  No buffer may be active.
+ * Before the delivery worker runs adapter code for an event of cascade
+ * depth depth - 1: what that code emits will carry depth, and nothing can
+ * be emitted past emissions.max_cascade_depth.  A handler function gets a
+ * fresh buffer at once (open); a table adapter's insert gets one only when
+ * a trigger on the table emits (emissions_trigger() opens one).  No buffer
+ * may be active.
  */
 void
-emissions_buffer_enter_handler(int depth)
+emissions_buffer_enter_handler(int depth, bool open)
 {
 	Assert(!emissions_buffer_active());
 	emissions_outbox_depth = depth;
 	cascade_blocked = (depth > emissions_max_cascade_depth);
-	if (!cascade_blocked)
+	if (open && !cascade_blocked)
 		emissions_buffer_start();
 }
 

@@ -31,7 +31,7 @@ extern int64 emissions_buffer_terminate(void);
 extern void emissions_buffer_get_status(BufferStatus *status);
 
 /* Delivery worker: a buffer of its own for each handler invocation. */
-extern void emissions_buffer_enter_handler(int depth);
+extern void emissions_buffer_enter_handler(int depth, bool open);
 extern void emissions_buffer_leave_handler(void);
 extern void emissions_buffer_reset_handler(void);
 extern bool emissions_buffer_cascade_blocked(void);

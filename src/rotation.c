@@ -69,10 +69,13 @@
 static Oid
 partition_relid(const char *base, int part)
 {
-	char		name[NAMEDATALEN];
+	Oid			parts[STORE_PARTITIONS];
 
-	snprintf(name, sizeof(name), "%s_%d", base, part);
-	return emissions_extension_relid(name);
+	if (!emissions_extension_partitions(base, parts))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"emissions\" is not installed")));
+	return parts[part];
 }
 
 /* Whether relid, locked by the caller, has rows visible to a new snapshot. */
