@@ -478,6 +478,8 @@ for k in $(seq 1 "$total_kills"); do
 	t0="$(now_ms)"
 	kill -"$signal" "$pid"
 	killed_pids+=("$pid")
+	# (so that cluster_stop's scan of the log does not count it as a crash)
+	echo "$pid" >>"$CLUSTER/expected_crashes"
 	if [ "$signal" = KILL ]; then
 		sigkills=$((sigkills + 1))
 		check "kill $k (SIGKILL): the server recovers" wait_ready "$ready"
@@ -542,4 +544,4 @@ comment "summary: $cycles immediate shutdowns, $((sigkills + sigterms)) worker k
 comment "| $cycles | $sigkills | $sigterms | $txns | $events | $lost | $doubled | $repeats |"
 
 cluster_stop "$CLUSTER"
-[ "$failed" -eq 0 ]
+done_testing

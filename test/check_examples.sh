@@ -208,4 +208,4 @@ if check "pg is installed from the npm registry" install_pg; then
 fi
 
 cluster_stop "$CLUSTER"
-[ "$failed" -eq 0 ]
+done_testing

@@ -318,4 +318,5 @@ for name in a b; do
 done
 check_eq "no replication slot is left on the publisher" 0 \
 	"$(q "$pub" 'SELECT count(*) FROM pg_replication_slots')"
-[ "$failed" -eq 0 ]
+finish
+done_testing

@@ -69,4 +69,4 @@ check_eq "the outbox gives its space back without vacuum (${size:-?} bytes)" \
 	yes "$small"
 
 cluster_stop "$CLUSTER"
-[ "$failed" -eq 0 ]
+done_testing

@@ -70,4 +70,4 @@ SQL
 done
 
 cluster_stop "$CLUSTER"
-[ "$failed" -eq 0 ]
+done_testing

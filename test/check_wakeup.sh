@@ -61,4 +61,4 @@ check_eq "all ten events delivered" "5 5" "$(psql -X -At -F ' ' -c "
 	  FROM emissions_events(0, 100)")"
 
 cluster_stop "$CLUSTER"
-[ "$failed" -eq 0 ]
+done_testing

@@ -121,14 +121,32 @@ cluster_start() {
 	cluster_launch "$CLUSTER" "$@"
 }
 
-# Stop the cluster whose directory is DIR (by its data directory), remove it.
+# Print the lines of DIR's server log that show a server process dying of a
+# signal, a PANIC or a failed assertion, but for the processes whose PIDs
+# DIR/expected_crashes lists (one a line: those a test killed on purpose).
+cluster_crashes() {
+	local dir="$1" pids=""
+	[ -f "$dir/server.log" ] || return 0
+	[ -s "$dir/expected_crashes" ] &&
+		pids="$(paste -sd '|' "$dir/expected_crashes")"
+	grep -E 'terminated by signal|was terminated by|PANIC:|TRAP:' \
+		"$dir/server.log" | grep -v -E "\\(PID (${pids:-none})\\)" || true
+}
+
+# Stop the cluster whose directory is DIR (by its data directory), report a
+# crashed server process in its log as a failed check, and remove it.
 cluster_stop() {
-	local dir="$1"
+	local dir="$1" crashes
 	[ -d "$dir" ] || return 0
 	if [ -f "$dir/data/postmaster.pid" ]; then
 		as_pg pg_ctl -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
 			as_pg pg_ctl -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 ||
 			true
+	fi
+	crashes="$(cluster_crashes "$dir")"
+	if [ -n "$crashes" ]; then
+		not_ok "no server process crashed in the cluster in $dir"
+		comment "$crashes"
 	fi
 	rm -rf "$dir"
 }
@@ -143,6 +161,14 @@ cleanup_clusters() {
 }
 trap cleanup_clusters EXIT
 trap 'exit 130' INT TERM
+
+# End a check script: stop its clusters (scanning their logs), print the
+# TAP plan and return whether every check passed.
+done_testing() {
+	cleanup_clusters
+	echo "1..$((passed + failed))"
+	[ "$failed" -eq 0 ]
+}
 
 # Print TEXT as TAP comment lines.
 comment() {

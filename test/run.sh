@@ -3,38 +3,55 @@
 #
 # Installs what is missing, builds and installs the extension, starts a
 # cluster with the library preloaded, then runs the pg_regress and isolation
-# suites (make installcheck), every program in test/bin/ (built from test/*.c)
-# and every test/check_*.sh.
-# Each result line counts as a pass or a failure; the last line printed is
-# "N passed, N failed", and the exit status is non-zero if anything failed or
-# nothing ran.
+# suites (make installcheck), then the programs in test/bin/ (built from
+# test/*.c) and the test/check_*.sh scripts that test/tests.list names.
+# test/tests.list names every test that must run: a listed test that is
+# missing or did not run fails, and so does a test file found but not
+# listed.  Each result line counts: "ok ..." as a pass, "not ok ..." as a
+# failure, "ok ... # SKIP" as skipped (never a pass); a program or script
+# must print its TAP plan ("1..N") and N results.  Every cluster's server
+# log, the check scripts' too, is scanned for crashed server processes as
+# the cluster stops (cluster_stop in test/lib.sh).  The last line printed is
+# "N passed, N failed, N skipped", and the exit status is non-zero if
+# anything failed or nothing passed.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
 become_root "$@"
 cd "$top"
 
+skipped=0
+
 # Print the summary line and exit with the run's verdict.
 finish() {
 	cleanup_clusters
-	echo "$passed passed, $failed failed"
+	echo "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
 	exit
 }
 
-# Echo a result file and count its "ok ..." / "not ok ..." lines; a non-zero
-# STATUS with no failing line, a crash or no result line counts as one failure.
+# Echo a result file and count its TAP lines: "ok ..." passes, "not ok ..."
+# fails, "ok ... # SKIP" is skipped.  A non-zero STATUS with no failing
+# line, a crash, no result line, no plan ("1..N") or a plan that does not
+# match the results (a program that stopped early) counts as one failure.
 tally() {
-	local name="$1" out="$2" status="$3" line p=0 f=0
+	local name="$1" out="$2" status="$3" line p=0 f=0 s=0 plan=""
+	local skip='^ok .*#[[:space:]]*[Ss][Kk][Ii][Pp]'
 	while IFS= read -r line; do
 		echo "$line"
-		case "$line" in
-		"ok "*) p=$((p + 1)) ;;
-		"not ok "*) f=$((f + 1)) ;;
-		esac
+		if [[ "$line" =~ $skip ]]; then
+			s=$((s + 1))
+		elif [[ "$line" == "ok "* ]]; then
+			p=$((p + 1))
+		elif [[ "$line" == "not ok "* ]]; then
+			f=$((f + 1))
+		elif [[ "$line" =~ ^1\.\.([0-9]+)$ ]]; then
+			plan="${BASH_REMATCH[1]}"
+		fi
 	done <"$out"
 	passed=$((passed + p))
 	failed=$((failed + f))
+	skipped=$((skipped + s))
 	if [ "$status" -eq 124 ]; then
 		not_ok "$name timed out"
 	elif [ "$status" -gt 128 ]; then
@@ -43,22 +60,73 @@ tally() {
 		not_ok "$name exited with status $status"
 	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		not_ok "$name printed no result"
+	elif [ -z "$plan" ]; then
+		not_ok "$name printed no plan (1..N): it stopped early"
+	elif [ "$plan" -ne $((p + f + s)) ]; then
+		not_ok "$name planned $plan results and printed $((p + f + s))"
 	fi
 }
 
+# Read test/tests.list into the arrays of each kind (regress, isolation,
+# program, script) and check that each listed test's files exist and that
+# every test file found is listed.
+read_list() {
+	local kind name extra file
+	declare -gA listed=()
+	declare -ga regress=() isolation=() program=() script=()
+	while read -r kind name extra; do
+		case "$kind" in
+		"" | "#"*) continue ;;
+		regress | isolation | program | script) ;;
+		*)
+			not_ok "test/tests.list: unknown kind of test: $kind"
+			continue
+			;;
+		esac
+		listed["$kind $name"]=1
+		eval "$kind+=(\"\$name\")"
+		case "$kind" in
+		regress) file="sql/$name.sql expected/$name.out" ;;
+		isolation) file="specs/$name.spec expected/$name.out" ;;
+		program) file="test/$name.c" ;;
+		script) file="test/$name.sh" ;;
+		esac
+		for file in $file; do
+			[ -e "$file" ] || not_ok "$kind test $name: $file exists"
+		done
+	done <test/tests.list
+	for file in sql/*.sql specs/*.spec test/*.c test/check_*.sh; do
+		[ -e "$file" ] || continue
+		name="$(basename "${file%.*}")"
+		case "$file" in
+		sql/emissions--*) continue ;;
+		sql/*) kind=regress ;;
+		specs/*) kind=isolation ;;
+		test/*.c) kind=program ;;
+		*) kind=script ;;
+		esac
+		[ -n "${listed["$kind $name"]:-}" ] ||
+			not_ok "$file is listed in test/tests.list (as $kind $name)"
+	done
+}
+
 # Run make installcheck (pg_regress, then the isolation tester) and count
-# its "test NAME ... ok|FAILED" lines; -i so one suite's failure does not
-# keep the next from running.
+# its result lines ("test NAME ... ok|FAILED" up to PostgreSQL 15, "ok|not
+# ok N - NAME" from 16); -i so one suite's failure does not keep the next
+# from running.  Every listed regress and isolation test must have a result.
 run_regress() {
 	local out="$CLUSTER/regress.out" status=0 line p=0 f=0 broken=0 diffs
-	local result='^(test |     +)[^ ]+ +\.\.\. +(ok|FAILED|failed)'
+	local name result='^(test |     +)([^ ]+) +\.\.\. +(ok|FAILED|failed)'
+	local tap='^(ok|not ok) +[0-9]+ +[-+] +([^ ]+)'
+	local -A ran=()
 	rm -f regression.diffs output_iso/regression.diffs
 	timeout 900 make -i PG_CONFIG="$PGBIN/pg_config" installcheck \
 		>"$out" 2>&1 || status=$?
 	while IFS= read -r line; do
 		echo "$line"
-		if [[ "$line" =~ $result ]]; then
-			if [ "${BASH_REMATCH[2]}" = ok ]; then
+		if [[ "$line" =~ $result ]] || [[ "$line" =~ $tap ]]; then
+			ran["${BASH_REMATCH[2]}"]=1
+			if [ "${BASH_REMATCH[3]:-${BASH_REMATCH[1]}}" = ok ]; then
 				p=$((p + 1))
 			else
 				f=$((f + 1))
@@ -79,6 +147,11 @@ run_regress() {
 	elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		not_ok "make installcheck ran no test"
 	fi
+	for name in ${regress[@]+"${regress[@]}"} \
+		${isolation[@]+"${isolation[@]}"}; do
+		[ -n "${ran[$name]:-}" ] ||
+			not_ok "$name ran (is it in REGRESS or ISOLATION?)"
+	done
 	return 0
 }
 
@@ -93,18 +166,26 @@ cluster_start "shared_preload_libraries = 'emissions'" \
 	"max_prepared_transactions = 10" || { not_ok "start cluster"; finish; }
 export PGDATABASE=postgres
 
+echo "# the tests in test/tests.list"
+read_list
+
 echo "# pg_regress"
 run_regress
 
-for prog in test/bin/*; do
-	[ -x "$prog" ] || continue
+for name in ${program[@]+"${program[@]}"}; do
+	prog="test/bin/$name"
+	if [ ! -x "$prog" ]; then
+		not_ok "$prog was built"
+		continue
+	fi
 	echo "# $prog"
 	status=0
 	timeout 300 "$prog" >"$CLUSTER/prog.out" 2>&1 || status=$?
 	tally "$prog" "$CLUSTER/prog.out" "$status"
 done
 
-for script in test/check_*.sh; do
+for name in ${script[@]+"${script[@]}"}; do
+	script="test/$name.sh"
 	[ -e "$script" ] || continue
 	echo "# $script"
 	status=0
@@ -112,12 +193,10 @@ for script in test/check_*.sh; do
 	tally "$script" "$CLUSTER/check.out" "$status"
 done
 
-# A backend that died of a signal shows in the log, whatever the client saw.
-if grep -q 'terminated by signal' "$CLUSTER/server.log"; then
-	grep 'terminated by signal' "$CLUSTER/server.log"
-	not_ok "no server process crashed"
-else
-	ok "no server process crashed"
-fi
+# A backend that died of a signal shows in the log, whatever the client
+# saw: cluster_stop scans it.
+before="$failed"
+cluster_stop "$CLUSTER"
+[ "$failed" -ne "$before" ] || ok "no server process crashed"
 
 finish
