@@ -34,7 +34,7 @@ DATA = sql/emissions--0.1.sql
 PGFILEDESC = "emissions - transactional event outbox"
 
 # pg_regress inputs live in sql/, expected outputs in expected/.
-REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers
+REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers security
 
 # Several sessions at once: specs/ with the isolation tester.
 ISOLATION = concurrent_buffers late_commit

@@ -25,6 +25,7 @@
 #include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -140,6 +141,8 @@ table_target(const char *target, char **name)
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, false);
 	char		relkind = get_rel_relkind(relid);
 	AclResult	aclresult;
+	HeapTuple	tuple;
+	Oid			owner;
 
 	*name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									   get_rel_name(relid));
@@ -153,6 +156,12 @@ table_target(const char *target, char **name)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", *name),
 				 errdetail("A table adapter inserts as its creator, who needs INSERT on the table.")));
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	adapter_check_target_owner(*name, owner, GetUserId());
 	return relid;
 }
 
@@ -166,6 +175,7 @@ function_target(const char *target, char **name)
 	HeapTuple	tuple;
 	Form_pg_proc proc;
 	AclResult	aclresult;
+	Oid			owner;
 
 	if (strchr(target, '(') != NULL)
 		fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
@@ -185,6 +195,7 @@ function_target(const char *target, char **name)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("%s cannot be a handler", *name),
 				 errdetail("A handler is a function taking one jsonb argument and returning a single value, or void.")));
+	owner = proc->proowner;
 	ReleaseSysCache(tuple);
 
 	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
@@ -193,6 +204,7 @@ function_target(const char *target, char **name)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", *name),
 				 errdetail("A function adapter runs as its creator, who needs EXECUTE on the function.")));
+	adapter_check_target_owner(*name, owner, GetUserId());
 	return fn;
 }
 
@@ -206,7 +218,18 @@ adapters_changed(void)
 	CacheInvalidateRelcacheByRelid(emissions_extension_relid("emissions_adapters"));
 }
 
-/* Run sql with args as the extension's owner, through SPI. */
+/*
+ * Run sql with args as the extension's owner, through SPI.
+ *
+ * The caller may be anyone, and the owner is a superuser: nothing the
+ * caller can define may run here.  As in PostgreSQL's ri_triggers.c, sql
+ * names every table, function, type and operator with its schema
+ * (OPERATOR(pg_catalog.=)); on top of that, search_path is pinned to
+ * pg_catalog, pg_temp for the statement (functions and operators are never
+ * looked up in pg_temp), and the statement runs as a security-restricted
+ * operation.  Errors undo both the user and the setting with the
+ * (sub)transaction.
+ */
 static void
 execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *args,
 				 const char *nulls, int expected)
@@ -214,12 +237,20 @@ execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *args,
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			save_nestlevel;
 	int			rc;
 
 	emissions_extension_lookup(NULL, &owner);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (rc != expected)
 		elog(ERROR, "emissions: \"%s\" failed: %s", sql,
@@ -234,7 +265,8 @@ adapter_owner(const char *name)
 	Datum		arg = CStringGetTextDatum(name);
 	Oid			owner = InvalidOid;
 
-	execute_as_owner(psprintf("SELECT owner::pg_catalog.oid FROM %s WHERE name = $1",
+	execute_as_owner(psprintf("SELECT owner::pg_catalog.oid FROM %s"
+							  " WHERE name OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_adapters")),
 					 1, &argtype, &arg, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
@@ -352,10 +384,10 @@ emissions_drop_adapter(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("adapter \"%s\" does not exist", name)));
 	check_owner(owner, "drop it", name);
-	execute_as_owner(psprintf("DELETE FROM %s WHERE adapter = $1",
+	execute_as_owner(psprintf("DELETE FROM %s WHERE adapter OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_failed_deliveries")),
 					 1, &argtype, &arg, NULL, SPI_OK_DELETE);
-	execute_as_owner(psprintf("DELETE FROM %s WHERE name = $1",
+	execute_as_owner(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_adapters")),
 					 1, &argtype, &arg, NULL, SPI_OK_DELETE);
 	SPI_finish();
@@ -377,7 +409,8 @@ emissions_replay(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	execute_as_owner(psprintf("SELECT adapter_owner FROM %s"
-							  " WHERE id = $1 AND next_attempt_at IS NULL",
+							  " WHERE id OPERATOR(pg_catalog.=) $1"
+							  " AND next_attempt_at IS NULL",
 							  emissions_qualified_name("emissions_failed_deliveries")),
 					 1, &argtype, &arg, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -393,7 +426,8 @@ emissions_replay(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 	execute_as_owner(psprintf("UPDATE %s SET attempts = 0,"
-							  " next_attempt_at = pg_catalog.now() WHERE id = $1",
+							  " next_attempt_at = pg_catalog.now()"
+							  " WHERE id OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_failed_deliveries")),
 					 1, &argtype, &arg, NULL, SPI_OK_UPDATE);
 	SPI_finish();

@@ -33,6 +33,8 @@
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -110,8 +112,10 @@ adapters_load(void)
 	adapters_valid = true;
 
 	sql = psprintf("SELECT name, kind, target, types, owner::pg_catalog.oid,"
-				   " COALESCE((options->>'max_attempts')::integer, 0),"
-				   " COALESCE((options->>'omit_payload')::boolean, false)"
+				   " COALESCE((options OPERATOR(pg_catalog.->>) 'max_attempts')"
+				   "::pg_catalog.int4, 0),"
+				   " COALESCE((options OPERATOR(pg_catalog.->>) 'omit_payload')"
+				   "::pg_catalog.bool, false)"
 				   " FROM %s ORDER BY name",
 				   emissions_qualified_name("emissions_adapters"));
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
@@ -231,6 +235,56 @@ outgoing_envelope_jsonb(OutgoingEvent *event)
 	return event->envelope_jsonb;
 }
 
+/*
+ * Raise an error unless target_owner, the role that owns an adapter's
+ * target, already has every right of adapter_owner, as whom the adapter
+ * runs.  That role controls what a delivery runs: a function's body (it
+ * may replace it at any time), a table's triggers, rules and defaults.
+ * Run as the adapter's owner, that code would give its author the rights
+ * of a role it is not, a superuser's included, whenever an event arrives.
+ * Checked when the adapter is added and again at every delivery, since
+ * owners change.
+ */
+void
+adapter_check_target_owner(const char *target, Oid target_owner,
+						   Oid adapter_owner)
+{
+	if (has_privs_of_role(target_owner, adapter_owner))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("adapter target %s is owned by role \"%s\", which does not have the rights of role \"%s\"",
+					target, GetUserNameFromId(target_owner, false),
+					GetUserNameFromId(adapter_owner, false)),
+			 errdetail("An adapter runs the code of its target's owner (a function's body, a table's triggers, rules and defaults) as the adapter's owner."),
+			 errhint("Add the adapter as the target's owner (SET ROLE \"%s\"), or give the target to a role that has the rights of role \"%s\".",
+					 GetUserNameFromId(target_owner, false),
+					 GetUserNameFromId(adapter_owner, false))));
+}
+
+/* Raise an error unless a table adapter's table exists and its owner may
+ * run code as the adapter's. */
+static void
+check_table_target(Adapter *adapter)
+{
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(adapter->target));
+	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, true);
+	HeapTuple	tuple;
+	Oid			owner;
+
+	tuple = OidIsValid(relid) ?
+		SearchSysCache1(RELOID, ObjectIdGetDatum(relid)) : NULL;
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table of adapter \"%s\" no longer exists",
+						adapter->name),
+				 errhint("Drop the adapter with emissions_drop_adapter().")));
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	adapter_check_target_owner(adapter->target, owner, adapter->owner);
+}
+
 /* Prepare the INSERT of a table adapter, as its owner. */
 static void
 prepare_table_insert(Adapter *adapter)
@@ -328,6 +382,7 @@ deliver_to_table(Adapter *adapter, EventSource *source, MemoryContext event_cxt)
 {
 	OutgoingEvent event;
 
+	check_table_target(adapter);
 	if (adapter->insert_plan == NULL)
 		prepare_table_insert(adapter);
 	while (source->next(source, &event))
@@ -362,10 +417,18 @@ deliver_to_function(Adapter *adapter, EventSource *source,
 	AclResult	aclresult;
 	OutgoingEvent event;
 	Oid			fn;
+	HeapTuple	tuple;
+	Oid			owner;
 
 	/* A function that no longer exists is an error (42883) here. */
 	fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 											  CStringGetDatum(adapter->target)));
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
+	ReleaseSysCache(tuple);
+	adapter_check_target_owner(adapter->target, owner, adapter->owner);
 	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));

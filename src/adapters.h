@@ -76,5 +76,7 @@ extern bool adapter_deliver(Adapter *adapter, EventSource *source,
 							ErrorData **error);
 extern Jsonb *outgoing_envelope_jsonb(OutgoingEvent *event);
 extern int	adapter_max_attempts(const Adapter *adapter);
+extern void adapter_check_target_owner(const char *target, Oid target_owner,
+									   Oid adapter_owner);
 
 #endif							/* EMISSIONS_ADAPTERS_H */
