@@ -39,7 +39,10 @@ REGRESS = api atomicity savepoints twophase spill bad_input stats privileges rol
 # Several sessions at once: specs/ with the isolation tester.
 ISOLATION = concurrent_buffers late_commit
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# The module's version (shown by pg_get_loaded_modules() on 18): the
+# extension's default_version.
+EMISSIONS_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/emissions.control)
+PG_CPPFLAGS = -I$(srcdir)/src -DEMISSIONS_VERSION='"$(EMISSIONS_VERSION)"'
 
 # The consumer command-line tool, a libpq client.  MODULE_big takes OBJS,
 # so PROGRAM cannot build it: it has rules of its own, below.

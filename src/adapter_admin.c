@@ -34,6 +34,7 @@
 #include "utils/varlena.h"
 
 #include "adapters.h"
+#include "compat.h"
 #include "extension.h"
 #include "wakeup.h"
 
@@ -137,7 +138,7 @@ check_options(Jsonb *options, const char *kind)
 static Oid
 table_target(const char *target, char **name)
 {
-	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(target));
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(target, NULL));
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, false);
 	char		relkind = get_rel_relkind(relid);
 	AclResult	aclresult;
@@ -181,7 +182,7 @@ function_target(const char *target, char **name)
 		fn = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
 												  CStringGetDatum(target)));
 	else
-		fn = LookupFuncName(stringToQualifiedNameList(target), 1, &argtype,
+		fn = LookupFuncName(stringToQualifiedNameList(target, NULL), 1, &argtype,
 							false);
 
 	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
@@ -198,7 +199,8 @@ function_target(const char *target, char **name)
 	owner = proc->proowner;
 	ReleaseSysCache(tuple);
 
-	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
+	aclresult = object_aclcheck(ProcedureRelationId, fn, GetUserId(),
+								ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -50,6 +50,7 @@
 
 #include "adapters.h"
 #include "buffer.h"
+#include "compat.h"
 #include "extension.h"
 #include "settings.h"
 
@@ -267,7 +268,7 @@ adapter_check_target_owner(const char *target, Oid target_owner,
 static void
 check_table_target(Adapter *adapter)
 {
-	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(adapter->target));
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(adapter->target, NULL));
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, true);
 	HeapTuple	tuple;
 	Oid			owner;
@@ -289,7 +290,7 @@ check_table_target(Adapter *adapter)
 static void
 prepare_table_insert(Adapter *adapter)
 {
-	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(adapter->target));
+	RangeVar   *rv = makeRangeVarFromNameList(stringToQualifiedNameList(adapter->target, NULL));
 	Oid			relid = RangeVarGetRelid(rv, AccessShareLock, true);
 	Relation	rel = OidIsValid(relid) ? try_relation_open(relid, NoLock) : NULL;
 	TupleDesc	desc;
@@ -429,7 +430,8 @@ deliver_to_function(Adapter *adapter, EventSource *source,
 	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
 	ReleaseSysCache(tuple);
 	adapter_check_target_owner(adapter->target, owner, adapter->owner);
-	aclresult = pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE);
+	aclresult = object_aclcheck(ProcedureRelationId, fn, GetUserId(),
+								ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(fn));
 	fmgr_info(fn, &flinfo);

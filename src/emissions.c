@@ -22,6 +22,7 @@
 #include "storage/lwlock.h"
 
 #include "buffer.h"
+#include "compat.h"
 #include "extension.h"
 #include "launcher.h"
 #include "registry.h"
@@ -30,16 +31,13 @@
 #include "utility_hook.h"
 #include "wakeup.h"
 
-PG_MODULE_MAGIC;
+EMISSIONS_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-#if PG_VERSION_NUM >= 150000
 /* Ask for the shared memory of every part of the module. */
 static void
 emissions_shmem_request(void)
@@ -49,7 +47,6 @@ emissions_shmem_request(void)
 	emissions_stats_shmem_request();
 	emissions_registry_shmem_request();
 }
-#endif
 
 /* Create or attach the module's shared memory. */
 static void
@@ -81,13 +78,8 @@ _PG_init(void)
 	emissions_launcher_register();
 	emissions_utility_hook_install();
 
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = emissions_shmem_request;
-#else
-	emissions_stats_shmem_request();
-	emissions_registry_shmem_request();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = emissions_shmem_startup;
 }

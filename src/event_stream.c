@@ -26,6 +26,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "compat.h"
 #include "event_stream.h"
 
 #define STREAM_INITIAL_CAPACITY 8192
@@ -142,11 +143,11 @@ event_stream_read(EventStream *stream, uint64 offset, void *dst, Size len)
 	{
 		Size		from_file = Min(len, stream->mem_base - offset);
 
-		if (BufFileSeek(stream->file, 0, (off_t) offset, SEEK_SET) != 0 ||
-			BufFileRead(stream->file, out, from_file) != from_file)
+		if (BufFileSeek(stream->file, 0, (off_t) offset, SEEK_SET) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not read emissions spill file")));
+					 errmsg("could not seek in emissions spill file")));
+		BufFileReadExact(stream->file, out, from_file);
 		out += from_file;
 		offset += from_file;
 		len -= from_file;

@@ -40,6 +40,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "launcher.h"
 #include "registry.h"
 
@@ -76,6 +77,9 @@ typedef struct LauncherEntry
 
 static HTAB *databases = NULL;
 static bool warned_no_slot = false;
+
+/* What the launcher reports while it sleeps (see compat.h). */
+static uint32 wait_event = 0;
 
 /*
  * Register the launcher; called from _PG_init during
@@ -338,6 +342,7 @@ emissions_launcher_main(Datum main_arg)
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms, PG_WAIT_EXTENSION);
+						 sleep_ms,
+						 emissions_wait_event(&wait_event, "EmissionsLauncherMain"));
 	}
 }

@@ -33,6 +33,7 @@
 #include "utils/acl.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "registry.h"
 #include "utility_hook.h"
 #include "wakeup.h"
@@ -44,6 +45,9 @@
 #define STOP_TIMEOUT_MS		5000
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* What a backend reports while it waits for workers to exit. */
+static uint32 wait_event = 0;
 
 /* Whether the current user has the CREATEDB attribute. */
 static bool
@@ -75,7 +79,7 @@ stop_worker(const char *dbname, bool as_template)
 		return;
 	if (!superuser() &&
 		!(as_template ? may_create_databases() :
-		  pg_database_ownercheck(dbid, GetUserId())))
+		  object_ownercheck(DatabaseRelationId, dbid, GetUserId())))
 		return;
 
 	pid = emissions_registry_hold_worker(dbid, HOLD_MS);
@@ -86,7 +90,8 @@ stop_worker(const char *dbname, bool as_template)
 	while (emissions_registry_worker_pid(dbid) == pid && waited < STOP_TIMEOUT_MS)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
+						 10,
+						 emissions_wait_event(&wait_event, "EmissionsWorkerStop"));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		waited += 10;

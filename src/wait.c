@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
+#include "compat.h"
 #include "outbox.h"
 #include "registry.h"
 
@@ -38,6 +39,9 @@ PG_FUNCTION_INFO_V1(emissions_wait_delivered);
 
 /* Milliseconds between two looks at the outbox. */
 #define WAIT_POLL_MS	5
+
+/* What emissions_wait_delivered() reports while it waits. */
+static uint32 wait_event = 0;
 
 typedef struct WaitedRow
 {
@@ -144,7 +148,8 @@ emissions_wait_delivered(PG_FUNCTION_ARGS)
 		if (GetCurrentTimestamp() >= deadline)
 			PG_RETURN_BOOL(false);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 WAIT_POLL_MS, PG_WAIT_EXTENSION);
+						 WAIT_POLL_MS,
+						 emissions_wait_event(&wait_event, "EmissionsWaitDelivered"));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		n = visible_rows(&rows, n, false);

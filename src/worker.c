@@ -33,6 +33,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 
+#include "compat.h"
 #include "delivery.h"
 #include "registry.h"
 #include "stats.h"
@@ -41,6 +42,9 @@ extern PGDLLEXPORT void emissions_worker_main(Datum main_arg);
 
 /* Set by the SIGTERM handler: the worker was asked to stop. */
 static volatile sig_atomic_t terminate_requested = false;
+
+/* What the worker reports while it sleeps (see compat.h). */
+static uint32 wait_event = 0;
 
 /* SIGTERM: remember the request, then die() as any backend would. */
 static void
@@ -116,6 +120,7 @@ emissions_worker_main(Datum main_arg)
 		 */
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 delivery_sleep_ms(&state), PG_WAIT_EXTENSION);
+						 delivery_sleep_ms(&state),
+						 emissions_wait_event(&wait_event, "EmissionsWorkerMain"));
 	}
 }
