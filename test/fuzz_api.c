@@ -53,6 +53,10 @@
  * - the delivery worker is still alive (the same process, or one
  *	 restarted after a clean exit), and the server log shows no process
  *	 terminated by a signal, no TRAP and no PANIC.
+ * Then the attacker's moves (hostile_moves): a role's shadowing operators
+ * and functions first in its search_path while it calls every function of
+ * the extension, events of tens of megabytes, terminations of the launcher
+ * and the workers; see there.
  *
  * The connection comes from the environment (PGHOST, PGPORT, PGUSER,
  * PGDATABASE, a superuser); the server must preload the library.  The
@@ -3380,6 +3384,474 @@ check_handlers(void)
 }
 
 /*
+ * The attacker's moves, in a database of their own (so that the model of
+ * the fuzzing above is not disturbed): an ordinary role that owns a schema
+ * puts in it an operator for every comparison on the types the extension's
+ * SQL uses (and ->>, ->, +, -, ||, ~~), functions and aggregates named like
+ * the ones it calls, and puts the schema first in its search_path, before
+ * pg_catalog.  Each of them, run as anyone but that role, warns, records
+ * who it ran as and tries to make the role a superuser.  Then the role
+ * makes random calls of every SQL function of the extension, in autocommit
+ * and in transaction blocks with savepoints; its adapters (a table it
+ * owns, a handler with that search_path which calls the API in the
+ * worker, a failing handler) run meanwhile.  Checked: the role never
+ * became superuser, its code never ran as another role (not in a backend,
+ * not in the worker: the server log), the trap was live (it ran as the
+ * role itself), no call met an internal error, and what was committed is
+ * delivered.  Then: events of tens of megabytes, and terminations of the
+ * launcher and of the delivery workers, after which delivery goes on with
+ * exactly one worker per database and every event delivered once.
+ */
+#define HOSTILE_DB "emissions_fuzz_hostile"
+#define HOSTILE_ROLE "emissions_fuzz_hostile_role"
+#define HOSTILE_TRAP "hostile trap sprung as"
+#define HOSTILE_CALLS 600
+#define HOSTILE_TERMINATIONS 4
+
+static long hostile_traps_seen = 0;
+
+/* Count the trap's warnings (shown), drop other notices. */
+static void
+hostile_notice(void *arg, const char *message)
+{
+	if (strstr(message, HOSTILE_TRAP) && hostile_traps_seen++ < MAX_EXAMPLES)
+		printf("# %s", message);
+}
+
+static const char *const hostile_setup_sql[] = {
+	"SET client_min_messages = warning",
+	"CREATE EXTENSION emissions",
+	"CREATE SCHEMA hmal AUTHORIZATION " HOSTILE_ROLE,
+	"CREATE TABLE hostile_ran (who name, what text)",
+	"GRANT INSERT ON hostile_ran TO PUBLIC",
+	"SET ROLE " HOSTILE_ROLE,
+	"CREATE FUNCTION hmal.sprung(what text) RETURNS void LANGUAGE plpgsql"
+	" SET search_path = pg_catalog AS $$"
+	" BEGIN"
+	"  IF current_user OPERATOR(pg_catalog.<>) '" HOSTILE_ROLE "' THEN"
+	"   RAISE WARNING '" HOSTILE_TRAP " % (%)', current_user, what;"
+	"   INSERT INTO public.hostile_ran VALUES (current_user, what);"
+	"   ALTER ROLE " HOSTILE_ROLE " SUPERUSER;"
+	"  ELSE"
+	"   PERFORM pg_catalog.set_config('hostile.live', 'yes', false);"
+	"  END IF;"
+	" END $$",
+	/* a shadow of every comparison on these types */
+	"DO $$"
+	" DECLARE t text; o text; n integer := 0;"
+	" BEGIN"
+	"  FOREACH t IN ARRAY ARRAY['text', 'bigint', 'integer', 'smallint',"
+	"   'oid', 'name', 'regrole', 'regclass', 'regproc', 'jsonb', 'boolean',"
+	"   'timestamptz', 'interval', 'xid8', 'bytea', 'numeric', '\"char\"']"
+	"  LOOP"
+	"   FOREACH o IN ARRAY ARRAY['=', '<>', '<', '>', '<=', '>=']"
+	"   LOOP"
+	"    n := n + 1;"
+	"    EXECUTE format('CREATE FUNCTION hmal.op%s(a %s, b %s) RETURNS boolean"
+	"     LANGUAGE plpgsql SET search_path = pg_catalog AS $f$ BEGIN"
+	"     PERFORM hmal.sprung(%L); RETURN a OPERATOR(pg_catalog.%s) b;"
+	"     END $f$', n, t, t, o || ' ' || t, o);"
+	"    EXECUTE format('CREATE OPERATOR hmal.%s (LEFTARG = %s,"
+	"     RIGHTARG = %s, FUNCTION = hmal.op%s)', o, t, t, n);"
+	"   END LOOP;"
+	"  END LOOP;"
+	" END $$",
+	/* and of other operators, functions and aggregates it might use */
+	"DO $$"
+	" DECLARE s record;"
+	" BEGIN"
+	"  FOR s IN SELECT * FROM (VALUES"
+	"   ('arrow_text', '->>', 'jsonb', 'text', 'text'),"
+	"   ('arrow', '->', 'jsonb', 'text', 'jsonb'),"
+	"   ('plus4', '+', 'integer', 'integer', 'integer'),"
+	"   ('plus8', '+', 'bigint', 'bigint', 'bigint'),"
+	"   ('minus8', '-', 'bigint', 'bigint', 'bigint'),"
+	"   ('plus_time', '+', 'timestamptz', 'interval', 'timestamptz'),"
+	"   ('minus_time', '-', 'timestamptz', 'timestamptz', 'interval'),"
+	"   ('concat', '||', 'text', 'text', 'text'),"
+	"   ('like', '~~', 'text', 'text', 'boolean')) AS v(fn, op, l, r, res)"
+	"  LOOP"
+	"   EXECUTE format('CREATE FUNCTION hmal.%s(a %s, b %s) RETURNS %s"
+	"    LANGUAGE plpgsql SET search_path = pg_catalog AS $f$ BEGIN"
+	"    PERFORM hmal.sprung(%L); RETURN a OPERATOR(pg_catalog.%s) b;"
+	"    END $f$', s.fn, s.l, s.r, s.res, s.op, s.op);"
+	"   EXECUTE format('CREATE OPERATOR hmal.%s (LEFTARG = %s,"
+	"    RIGHTARG = %s, FUNCTION = hmal.%s)', s.op, s.l, s.r, s.fn);"
+	"  END LOOP;"
+	" END $$",
+	"CREATE FUNCTION hmal.now() RETURNS timestamptz LANGUAGE plpgsql"
+	" SET search_path = pg_catalog AS"
+	" $$ BEGIN PERFORM hmal.sprung('now()'); RETURN now(); END $$",
+	"CREATE FUNCTION hmal.clock_timestamp() RETURNS timestamptz"
+	" LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN"
+	" PERFORM hmal.sprung('clock_timestamp()'); RETURN clock_timestamp();"
+	" END $$",
+	"CREATE FUNCTION hmal.pg_has_role(r oid, p text) RETURNS boolean"
+	" LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN"
+	" PERFORM hmal.sprung('pg_has_role()'); RETURN pg_has_role(r, p); END $$",
+	"CREATE FUNCTION hmal.format(f text, VARIADIC a text[]) RETURNS text"
+	" LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN"
+	" PERFORM hmal.sprung('format()'); RETURN format(f, VARIADIC a); END $$",
+	"CREATE FUNCTION hmal.quote_literal(t text) RETURNS text"
+	" LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN"
+	" PERFORM hmal.sprung('quote_literal()'); RETURN quote_literal(t); END $$",
+	"CREATE FUNCTION hmal.quote_ident(t text) RETURNS text"
+	" LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN"
+	" PERFORM hmal.sprung('quote_ident()'); RETURN quote_ident(t); END $$",
+	"CREATE FUNCTION hmal.upper(t text) RETURNS text"
+	" LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN"
+	" PERFORM hmal.sprung('upper()'); RETURN upper(t); END $$",
+	"CREATE FUNCTION hmal.make_interval(secs double precision)"
+	" RETURNS interval LANGUAGE plpgsql SET search_path = pg_catalog AS $$"
+	" BEGIN PERFORM hmal.sprung('make_interval()');"
+	" RETURN make_interval(secs => secs); END $$",
+	"CREATE FUNCTION hmal.jsonb_populate_record(r anyelement, j jsonb)"
+	" RETURNS anyelement LANGUAGE plpgsql SET search_path = pg_catalog AS $$"
+	" BEGIN PERFORM hmal.sprung('jsonb_populate_record()');"
+	" RETURN jsonb_populate_record(r, j); END $$",
+	"CREATE FUNCTION hmal.max_step(s bigint, v bigint) RETURNS bigint"
+	" LANGUAGE plpgsql SET search_path = pg_catalog AS $$ BEGIN"
+	" PERFORM hmal.sprung('max()'); RETURN greatest(s, v); END $$",
+	"CREATE AGGREGATE hmal.max(bigint) (SFUNC = hmal.max_step, STYPE = bigint)",
+	"CREATE FUNCTION hmal.min_step(s timestamptz, v timestamptz)"
+	" RETURNS timestamptz LANGUAGE plpgsql SET search_path = pg_catalog AS $$"
+	" BEGIN PERFORM hmal.sprung('min()'); RETURN least(s, v); END $$",
+	"CREATE AGGREGATE hmal.min(timestamptz) (SFUNC = hmal.min_step,"
+	" STYPE = timestamptz)",
+	/* the role's own objects, for its adapters and triggers */
+	"CREATE TABLE hmal.sink (id bigint, type text, payload jsonb)",
+	"CREATE TABLE hmal.watched (id integer, label text)",
+	"CREATE FUNCTION hmal.handler(e jsonb) RETURNS void LANGUAGE plpgsql"
+	" SET search_path = hmal, pg_catalog, public AS $$"
+	" BEGIN"
+	"  PERFORM emissions_emit('hostile.cascade', e->'payload');"
+	"  PERFORM count(*) FROM emissions_events((e->>'id')::bigint - 3, 5);"
+	"  PERFORM count(*) FROM emissions_event((e->>'id')::bigint);"
+	"  PERFORM count(*) FROM emissions_adapters WHERE name = 'x';"
+	" END $$",
+	"CREATE FUNCTION hmal.failing(e jsonb) RETURNS void LANGUAGE plpgsql AS"
+	" $$ BEGIN RAISE EXCEPTION 'the hostile handler fails'; END $$",
+	"RESET ROLE",
+	"RESET client_min_messages",
+	NULL
+};
+
+/* SQLSTATE of sql's error, or "ok". */
+static const char *
+hostile_sqlstate(PGconn *c, const char *sql)
+{
+	static char buf[8];
+	PGresult   *res = PQexec(c, sql);
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+		PQresultStatus(res) == PGRES_TUPLES_OK)
+		snprintf(buf, sizeof(buf), "ok");
+	else
+		snprintf(buf, sizeof(buf), "%s",
+				 PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
+				 PQresultErrorField(res, PG_DIAG_SQLSTATE) : "none");
+	PQclear(res);
+	return buf;
+}
+
+/* A random call of one of the extension's SQL functions. */
+static char *
+hostile_call(void)
+{
+	int			n = rnd(6);
+	const char *kinds = "ntfx";
+
+	switch (rnd(27))
+	{
+		case 0:
+			return fmt("SELECT emissions_start()");
+		case 1:
+		case 2:
+			return fmt("SELECT emissions_emit('hostile.call%d', '{\"n\": %d}',"
+					   " '{\"m\": 1}')", rnd(3), rnd(1000));
+		case 3:
+			return fmt("SELECT emissions_flush()");
+		case 4:
+			return fmt("SELECT emissions_commit()");
+		case 5:
+			return fmt("SELECT emissions_terminate()");
+		case 6:
+			return fmt("SELECT emissions_active()");
+		case 7:
+			return fmt("SELECT * FROM emissions_buffer_status()");
+		case 8:
+			return fmt("SELECT count(*) FROM emissions_pending_events()");
+		case 9:
+			return fmt("SELECT count(*) FROM emissions_events(%d, %d)",
+					   rnd(60) - 5, rnd(20));
+		case 10:
+			return fmt("SELECT count(*) FROM emissions_event(%d)",
+					   rnd(60) - 5);
+		case 11:
+			return fmt("SELECT emissions_wait_delivered('0.2s')");
+		case 12:
+			return fmt("SELECT emissions_add_adapter('hostile_n%d', 'notify',"
+					   " 'hostile_channel', 'hostile.*',"
+					   " '{\"omit_payload\": %s}')", n,
+					   rnd(2) ? "true" : "false");
+		case 13:
+			return fmt("SELECT emissions_add_adapter('hostile_t%d', 'table',"
+					   " 'hmal.sink', 'hostile.call*')", n);
+		case 14:
+			return fmt("SELECT emissions_add_adapter('hostile_f%d', 'function',"
+					   " 'hmal.handler', 'hostile.call*',"
+					   " '{\"max_attempts\": 2}')", n);
+		case 15:
+			return fmt("SELECT emissions_add_adapter('hostile_x%d', 'function',"
+					   " 'hmal.failing(jsonb)', 'hostile.call1',"
+					   " '{\"max_attempts\": 1}')", n);
+		case 16:
+			return fmt("SELECT emissions_drop_adapter('hostile_%c%d')",
+					   kinds[rnd(4)], n);
+		case 17:
+			return fmt("SELECT emissions_replay(id) FROM emissions_dead_letters"
+					   " ORDER BY id DESC LIMIT %d", 1 + rnd(3));
+		case 18:
+			return fmt("SELECT emissions_replay(%d)", rnd(100) - 10);
+		case 19:
+			return fmt("SELECT * FROM emissions_stats_counters()");
+		case 20:
+			return fmt("SELECT * FROM emissions_stats");
+		case 21:
+			return fmt("SELECT emissions_stats_reset()");
+		case 22:
+			return fmt("SELECT emissions_watch('hmal.watched', %s)",
+					   rnd(2) ? "'hostile.w'" :
+					   "'hostile.ws', ARRAY['id'], true, true");
+		case 23:
+			return fmt("SELECT emissions_unwatch('hmal.watched')");
+		case 24:
+			if (rnd(3) == 0)
+				return fmt("DELETE FROM hmal.watched WHERE id < %d", rnd(100));
+			if (rnd(2) == 0)
+				return fmt("UPDATE hmal.watched SET label = label || 'x'");
+			return fmt("INSERT INTO hmal.watched VALUES (%d, 'x')", rnd(100));
+		case 25:
+			return fmt("SELECT emissions_launcher_wakeup()");
+		default:
+			return fmt("SELECT count(*) FROM emissions_dead_letters,"
+					   " emissions_adapters");
+	}
+}
+
+/* Run one hostile call; count it, and an internal error as a failure. */
+static void
+hostile_run(PGconn *c, const char *sql, long *calls, Failures *internal)
+{
+	PGresult   *res = PQexec(c, sql);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	(*calls)++;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		PQresultStatus(res) != PGRES_TUPLES_OK &&
+		(state == NULL || strncmp(state, "XX", 2) == 0 ||
+		 strncmp(state, "58", 2) == 0))
+		record(internal, "%s: %s %s", brief(sql), state ? state : "none",
+			   PQerrorMessage(c));
+	PQclear(res);
+}
+
+/* Terminate the backends of backend_type type; how many were signalled. */
+static int
+hostile_terminate(PGconn *admin, const char *type)
+{
+	const char *n = value(admin, "SELECT count(pg_terminate_backend(pid))"
+						  " FROM pg_stat_activity WHERE backend_type = $1",
+						  type);
+
+	if (atoi(n) < 1)
+		printf("# no %s to terminate: %s\n", type, n);
+	return atoi(n);
+}
+
+/* The most delivery workers any one database has now. */
+static int
+hostile_most_workers(PGconn *admin)
+{
+	return atoi(value(admin, "SELECT COALESCE(max(n), 0) FROM"
+					  " (SELECT count(*) AS n FROM pg_stat_activity"
+					  "  WHERE backend_type = 'emissions delivery'"
+					  "  GROUP BY datid) AS w", NULL));
+}
+
+/*
+ * The attacker's moves (see above); admin is a superuser's connection to
+ * the environment's database.
+ */
+static void
+hostile_moves(PGconn *admin, const char *log, long log_offset)
+{
+	PGconn	   *su;
+	PGconn	   *c;
+	Failures	internal = {0};
+	long		calls = 0;
+	long		emitted = 0;
+	double		deadline;
+	int			max_workers = 0;
+	char		want[64];
+
+	run(admin, "SET client_min_messages = warning");
+	run(admin, "DROP DATABASE IF EXISTS " HOSTILE_DB " WITH (FORCE)");
+	run(admin, "DROP ROLE IF EXISTS " HOSTILE_ROLE);
+	run(admin, "CREATE ROLE " HOSTILE_ROLE " NOLOGIN");
+	run(admin, "CREATE DATABASE " HOSTILE_DB);
+	run(admin, "RESET client_min_messages");
+	su = connect_to(HOSTILE_DB, hostile_notice);
+	for (int i = 0; hostile_setup_sql[i] != NULL; i++)
+		run(su, hostile_setup_sql[i]);
+	(void) wait_for(su, "SELECT worker_pid IS NOT NULL FROM emissions_stats",
+					NULL, "t", 20000 * slow);
+
+	/* A superuser cannot make the role's function or table a target. */
+	check("a superuser's adapter on a hostile role's function is refused",
+		  "42501", hostile_sqlstate(su, "SELECT emissions_add_adapter("
+									"'hostile_su', 'function', 'hmal.handler')"));
+	check("a superuser's adapter on a hostile role's table is refused",
+		  "42501", hostile_sqlstate(su, "SELECT emissions_add_adapter("
+									"'hostile_su', 'table', 'hmal.sink')"));
+
+	/* The role's session: its schema first. */
+	c = connect_to(HOSTILE_DB, hostile_notice);
+	run(c, "SET ROLE " HOSTILE_ROLE);
+	run(c, "SET search_path = hmal, pg_catalog, public");
+	run(c, "SET client_min_messages = warning");
+	while (calls < HOSTILE_CALLS)
+	{
+		if (rnd(3) == 0)
+		{
+			int			k = 1 + rnd(8);
+
+			run(c, "BEGIN");
+			for (int i = 0; i < k; i++)
+			{
+				char	   *sql = hostile_call();
+
+				run(c, "SAVEPOINT hostile");
+				hostile_run(c, sql, &calls, &internal);
+				run(c, PQtransactionStatus(c) == PQTRANS_INERROR ?
+					"ROLLBACK TO SAVEPOINT hostile" :
+					"RELEASE SAVEPOINT hostile");
+				free(sql);
+			}
+			run(c, rnd(4) == 0 ? "ROLLBACK" : "COMMIT");
+		}
+		else
+		{
+			char	   *sql = hostile_call();
+
+			hostile_run(c, sql, &calls, &internal);
+			free(sql);
+		}
+	}
+	run(c, "SELECT emissions_start(), emissions_emit('hostile.mark')");
+	check("the hostile role's events are delivered", "t",
+		  value(c, "SELECT emissions_wait_delivered('60s')", NULL));
+	report(internal.count == 0, "all %ld hostile calls succeeded or failed"
+		   " with a proper SQLSTATE (no class XX or 58)", calls);
+	show_failures(&internal);
+	/* the trap was set: as the role itself, its operator is the one used */
+	check("the hostile role's shadowing operators are live in its session",
+		  "yes", value(c, "SELECT CASE WHEN 'a'::text = 'a'::text"
+					   " THEN current_setting('hostile.live', true) END",
+					   NULL));
+	check("the hostile role never became superuser", "f",
+		  value(su, "SELECT rolsuper FROM pg_roles"
+				" WHERE rolname = '" HOSTILE_ROLE "'", NULL));
+	check("the hostile role's code never ran as another role (recorded)",
+		  "0", value(su, "SELECT count(*) FROM hostile_ran", NULL));
+	report(hostile_traps_seen == 0 &&
+		   (log == NULL || log_count(log, log_offset, HOSTILE_TRAP) == 0),
+		   "the hostile role's code never ran as another role (no warning"
+		   " in a session or in the server log)");
+
+	/*
+	 * Events of tens of megabytes, one of them all control characters (its
+	 * JSON text six times its jsonb), then a small one: each is delivered
+	 * once.
+	 */
+	run(c, "SELECT emissions_start(), emissions_emit('hostile.big',"
+		" jsonb_build_object('s', repeat('x', 24000000)))");
+	run(c, "SELECT emissions_start(), emissions_emit('hostile.big',"
+		" jsonb_build_object('s', repeat(chr(1), 4000000)))");
+	run(c, "SELECT emissions_start(), emissions_emit('hostile.after')");
+	check("events of tens of megabytes are delivered", "t",
+		  value(c, "SELECT emissions_wait_delivered('120s')", NULL));
+	check("each event of tens of megabytes, and the next one, is delivered"
+		  " once", "2 1",
+		  value(su, "SELECT count(*) FILTER (WHERE type = 'hostile.big')"
+				" || ' ' || count(*) FILTER (WHERE type = 'hostile.after')"
+				" FROM emissions_events(0, 2147483647)", NULL));
+	PQfinish(c);
+
+	/*
+	 * Terminate the launcher and the workers, in turn, committing events
+	 * all along; after each termination wait until the launcher and this
+	 * database's worker are back, sampling the workers of every database.
+	 */
+	for (int round = 0; round < HOSTILE_TERMINATIONS; round++)
+	{
+		const char *type = round % 2 == 0 ? "emissions launcher" :
+		"emissions delivery";
+		bool		back = false;
+		int			most;
+
+		run(su, "SELECT emissions_start(), emissions_emit('hostile.term')");
+		emitted++;
+		(void) hostile_terminate(admin, type);
+		deadline = now_ms() + 40000 * slow;
+		while (!back && now_ms() < deadline)
+		{
+			usleep(100 * 1000);
+			most = hostile_most_workers(admin);
+			max_workers = most > max_workers ? most : max_workers;
+			run(su, "SELECT emissions_start(), emissions_emit('hostile.term')");
+			emitted++;
+			back = strcmp(value(admin, "SELECT count(*) FILTER (WHERE"
+								" backend_type = 'emissions launcher') || ' '"
+								" || count(*) FILTER (WHERE backend_type ="
+								" 'emissions delivery' AND datname = $1)"
+								" FROM pg_stat_activity", HOSTILE_DB),
+						  "1 1") == 0;
+		}
+		report(back, "the launcher and the worker are back after the %s"
+			   " was terminated (round %d)", type, round + 1);
+	}
+	check("delivery goes on after the launcher and the workers are"
+		  " terminated", "t",
+		  value(su, "SELECT emissions_wait_delivered('60s')", NULL));
+	deadline = now_ms() + 5000;
+	while (now_ms() < deadline)
+	{
+		int			most = hostile_most_workers(admin);
+
+		max_workers = most > max_workers ? most : max_workers;
+		usleep(100 * 1000);
+	}
+	report(max_workers == 1, "at most one delivery worker per database at"
+		   " any time around the terminations (most seen: %d)", max_workers);
+	check("the launcher is back", "1",
+		  wait_for(admin, "SELECT count(*) FROM pg_stat_activity"
+				   " WHERE backend_type = 'emissions launcher'", NULL, "1",
+				   20000 * slow));
+	snprintf(want, sizeof(want), "%ld %ld true", emitted, emitted);
+	check("every event committed around the terminations is delivered"
+		  " once, under ids given once", want,
+		  value(su, "SELECT count(*) FILTER (WHERE type = 'hostile.term')"
+				" || ' ' || count(DISTINCT id) FILTER"
+				"  (WHERE type = 'hostile.term')"
+				" || ' ' || (count(*) = count(DISTINCT id))"
+				" FROM emissions_events(0, 2147483647)", NULL));
+	PQfinish(su);
+	run(admin, "DROP DATABASE " HOSTILE_DB " WITH (FORCE)");
+	run(admin, "DROP ROLE " HOSTILE_ROLE);
+}
+
+/*
  * Roll back the prepared transactions a run that was interrupted left in
  * the test database: they would keep it from being dropped.
  */
@@ -3586,6 +4058,9 @@ main(void)
 	else
 		report(true, "the server log shows no crash # SKIP no log found"
 			   " (set FUZZ_API_LOG)");
+
+	/* the attacker's moves, in a database of their own */
+	hostile_moves(admin, log, log_offset);
 
 	/* clean up; the extension must not keep the database busy */
 	PQfinish(conn);
