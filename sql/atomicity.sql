@@ -98,6 +98,8 @@ SET emissions.log_dropped = off;
 SELECT emissions_emit('order.dropped') AS stored;
 SET emissions.log_dropped = debug;
 SELECT emissions_emit('order.dropped') AS stored;
+SET client_min_messages = debug1;
+SELECT emissions_emit('order.dropped') AS stored;
 SET client_min_messages = log;
 SET emissions.log_dropped = log;
 SELECT emissions_emit('order.dropped') AS stored;

@@ -428,7 +428,13 @@ SELECT emissions_wait_delivered();
 SELECT type FROM emissions_events(:mark);
 RESET ROLE;
 -- The default channel, which anyone may LISTEN to, is emptied in the
--- server's configuration (not reloaded here: the other tests use it).
+-- server's configuration (test/delivery.c checks that nothing is announced
+-- then; not reloaded here: the other tests use it).  emissions checks the
+-- value there too: a name longer than NOTIFY's 63 bytes is refused.
+\set VERBOSITY default
+ALTER SYSTEM SET emissions.notify_channel =
+    'a_channel_name_of_sixty_four_bytes_is_one_too_long_for_NOTIFY_xx';
+\set VERBOSITY terse
 ALTER SYSTEM SET emissions.notify_channel = '';
 ALTER SYSTEM RESET emissions.notify_channel;
 -- Everything back to the defaults.
