@@ -45,6 +45,7 @@
 #include "access/xact.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -583,7 +584,8 @@ publish(Totals *totals)
 
 /*
  * Prepare the worker: check that the extension is installed and load the
- * durable state.  False if the extension is not installed here.
+ * durable state, noting which extension (its OID) it came from.  False if
+ * the extension is not installed here.
  */
 bool
 delivery_start(DeliveryState *state)
@@ -595,7 +597,8 @@ delivery_start(DeliveryState *state)
 	adapters_init();
 	memset(state, 0, sizeof(DeliveryState));
 	begin_work("loading state");
-	installed = emissions_extension_lookup(NULL, NULL);
+	state->extension_oid = get_extension_oid("emissions", true);
+	installed = OidIsValid(state->extension_oid);
 	if (installed)
 	{
 		state->dbname = MemoryContextStrdup(TopMemoryContext,
@@ -609,9 +612,12 @@ delivery_start(DeliveryState *state)
 
 /*
  * One pass: deliver everything committed so far, then run the retries and
- * the storage maintenance that are due.  False if the extension is gone.
+ * the storage maintenance that are due.  Delivers nothing when the
+ * extension is gone, or was dropped and created again (in one transaction)
+ * since the state was loaded: the state then belongs to tables that no
+ * longer exist, and the worker must start afresh.
  */
-bool
+DeliveryStatus
 delivery_pass(DeliveryState *state)
 {
 	Totals		totals = {0};
@@ -627,7 +633,12 @@ delivery_pass(DeliveryState *state)
 	if (!emissions_extension_partitions(OUTBOX_TABLE_NAME, parts))
 	{
 		end_work();
-		return false;
+		return DELIVERY_NO_EXTENSION;
+	}
+	if (get_extension_oid("emissions", true) != state->extension_oid)
+	{
+		end_work();
+		return DELIVERY_RECREATED;
 	}
 	nrows = collect_rows(&rows);
 	for (;;)
@@ -689,7 +700,7 @@ delivery_pass(DeliveryState *state)
 		state->next_maintenance_at =
 			TimestampTzPlusMilliseconds(now, MAINTENANCE_INTERVAL_MS);
 	}
-	return true;
+	return DELIVERY_DONE;
 }
 
 /*

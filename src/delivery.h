@@ -15,6 +15,7 @@
 typedef struct DeliveryState
 {
 	char	   *dbname;
+	Oid			extension_oid;	/* the extension the state was loaded from */
 	int64		next_id;		/* id of the next event delivered */
 	int64		reserved_id;	/* ids up to here are durably reserved */
 	int			outbox_part;	/* partition producers write to */
@@ -25,8 +26,16 @@ typedef struct DeliveryState
 	TimestampTz next_maintenance_at;
 } DeliveryState;
 
+/* What a pass found, besides the events it delivered. */
+typedef enum DeliveryStatus
+{
+	DELIVERY_DONE,
+	DELIVERY_NO_EXTENSION,		/* the extension is not installed */
+	DELIVERY_RECREATED			/* dropped and created again since the start */
+} DeliveryStatus;
+
 extern bool delivery_start(DeliveryState *state);
-extern bool delivery_pass(DeliveryState *state);
+extern DeliveryStatus delivery_pass(DeliveryState *state);
 extern long delivery_sleep_ms(const DeliveryState *state);
 
 #endif							/* EMISSIONS_DELIVERY_H */

@@ -7,10 +7,19 @@
  * shared catalog pg_database), as the logical replication launcher is.  It
  * starts a dynamic worker for every database that allows connections; a
  * worker that finds no extension in its database says so in its registry
- * slot and exits, and the launcher leaves that database alone until asked
- * to rescan (CREATE EXTENSION does, once it commits).  It is notified when
- * its workers start and stop (bgw_notify_pid), and otherwise looks at
+ * slot and exits, and the launcher leaves that database alone until a
+ * CREATE EXTENSION commits after that worker looked (the registry counts
+ * them).  It is woken when its workers start and stop (bgw_notify_pid), when
+ * any worker exits (the worker sets its latch), and otherwise looks at
  * pg_database every LAUNCHER_RESCAN_MS for new and dropped databases.
+ *
+ * Which database has a worker is kept in the registry's slots, in shared
+ * memory, not here: a launcher that is terminated and started again
+ * (bgw_restart_time) finds the workers still running and follows them, as
+ * it follows its own; it frees the slots of workers that left, whoever
+ * started them, and takes back, after LAUNCHER_ATTACH_MS, a slot claimed by
+ * a launcher that died before its worker attached.  A database gets a new
+ * worker only once its slot is free, so it never has two (registry.c).
  *
  * A worker that stops without saying the extension is missing (an error,
  * SIGTERM) is started again after a delay that doubles with each failure
@@ -56,10 +65,13 @@
 /* A worker that ran this long before stopping is not counted as failing. */
 #define LAUNCHER_HEALTHY_MS		60000
 
+/* How long a worker another launcher started has to attach to its slot. */
+#define LAUNCHER_ATTACH_MS		5000
+
 typedef enum DatabaseState
 {
 	DB_IDLE,					/* no worker; start one at next_start */
-	DB_RUNNING,					/* a worker was started */
+	DB_RUNNING,					/* it has a slot in the registry */
 	DB_ABSENT					/* no extension there */
 } DatabaseState;
 
@@ -67,12 +79,14 @@ typedef struct LauncherEntry
 {
 	Oid			dbid;			/* hash key */
 	DatabaseState state;
-	BackgroundWorkerHandle *handle;
-	int			slot;
+	BackgroundWorkerHandle *handle; /* of a worker this launcher started */
+	WorkerClaim claim;			/* with handle: the slot claimed for it */
 	int			failures;		/* stops in a row without a healthy run */
+	uint64		absent_seen;	/* DB_ABSENT: rescans seen by its worker */
 	TimestampTz started_at;
 	TimestampTz next_start;
 	bool		seen;			/* in pg_database at the last scan */
+	bool		has_slot;		/* in the registry at the last look */
 } LauncherEntry;
 
 static HTAB *databases = NULL;
@@ -132,21 +146,60 @@ list_databases(MemoryContext cxt)
 	return result;
 }
 
+/* The entry of dbid, made (idle, to start now) if there is none. */
+static LauncherEntry *
+entry_for(Oid dbid, TimestampTz now)
+{
+	bool		found;
+	LauncherEntry *entry = hash_search(databases, &dbid, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		entry->state = DB_IDLE;
+		entry->handle = NULL;
+		entry->failures = 0;
+		entry->absent_seen = 0;
+		entry->started_at = now;
+		entry->next_start = now;
+		entry->seen = false;
+		entry->has_slot = false;
+	}
+	return entry;
+}
+
+/* Forget the handle of the worker this launcher started for entry. */
+static void
+forget_handle(LauncherEntry *entry)
+{
+	if (entry->handle != NULL)
+		pfree(entry->handle);
+	entry->handle = NULL;
+}
+
 /* Start a delivery worker for entry's database; false if none could be. */
 static bool
-start_worker(LauncherEntry *entry)
+start_worker(LauncherEntry *entry, TimestampTz now)
 {
 	BackgroundWorker worker;
-	int			slot = emissions_registry_claim(entry->dbid);
+	WorkerClaim claim;
+	SlotView	view;
 
-	if (slot < 0)
+	switch (emissions_registry_claim(entry->dbid, &claim))
 	{
-		if (!warned_no_slot)
-			ereport(WARNING,
-					(errmsg("emissions cannot deliver events of more than %d databases",
-							REGISTRY_MAX_WORKERS)));
-		warned_no_slot = true;
-		return false;
+		case CLAIM_OK:
+			break;
+		case CLAIM_TAKEN:
+			/* Someone's worker holds it: follow it at the next look. */
+			entry->state = DB_RUNNING;
+			return true;
+		case CLAIM_FULL:
+			if (!warned_no_slot)
+				ereport(WARNING,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("emissions cannot deliver events of more than %d databases",
+								REGISTRY_MAX_WORKERS)));
+			warned_no_slot = true;
+			return false;
 	}
 
 	memset(&worker, 0, sizeof(worker));
@@ -160,52 +213,61 @@ start_worker(LauncherEntry *entry)
 			 entry->dbid);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "emissions delivery");
 	worker.bgw_main_arg = ObjectIdGetDatum(entry->dbid);
-	memcpy(worker.bgw_extra, &slot, sizeof(int));
+	memcpy(worker.bgw_extra, &claim, sizeof(WorkerClaim));
 	worker.bgw_notify_pid = MyProcPid;
 
+	forget_handle(entry);
 	if (!RegisterDynamicBackgroundWorker(&worker, &entry->handle))
 	{
-		emissions_registry_release(slot);
+		(void) emissions_registry_release(claim.slot, claim.generation, &view);
+		entry->handle = NULL;
 		if (!warned_no_slot)
 			ereport(WARNING,
-					(errmsg("emissions could not start a delivery worker"),
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("emissions could not start a delivery worker"),
 					 errhint("Raise max_worker_processes: emissions needs one for its launcher and one per database where it is installed.")));
 		warned_no_slot = true;
 		return false;
 	}
-	entry->slot = slot;
+	entry->claim = claim;
 	entry->state = DB_RUNNING;
-	entry->started_at = GetCurrentTimestamp();
+	entry->started_at = now;
 	return true;
 }
 
 /*
- * Record that entry's worker has stopped, and decide when to start again:
- * after a failure with backoff, after a requested stop (SIGTERM) soon.
+ * Record that entry's worker has stopped (its slot is free again) for the
+ * reason exit, and decide when to start again: after a failure with
+ * backoff, after a requested stop (SIGTERM) soon, after the extension was
+ * recreated at once.
  */
 static void
-worker_stopped(LauncherEntry *entry, TimestampTz now)
+worker_stopped(LauncherEntry *entry, const SlotView *view, TimestampTz now)
 {
-	WorkerExit	exit = emissions_registry_slot_exit(entry->slot);
+	WorkerExit	exit = (view->state == SLOT_EXITED) ?
+		view->exit : WORKER_EXIT_FAILED;
 
-	emissions_registry_release(entry->slot);
-	pfree(entry->handle);
-	entry->handle = NULL;
-	entry->slot = -1;
-	if (exit == WORKER_EXIT_ABSENT)
-	{
-		entry->state = DB_ABSENT;
-		entry->failures = 0;
-		return;
-	}
-
+	forget_handle(entry);
+	entry->has_slot = false;
 	entry->state = DB_IDLE;
-	if (exit == WORKER_EXIT_TERMINATED)
+	switch (exit)
 	{
-		entry->failures = 0;
-		entry->next_start = TimestampTzPlusMilliseconds(now,
-														LAUNCHER_RESTART_MS);
-		return;
+		case WORKER_EXIT_ABSENT:
+			entry->state = DB_ABSENT;
+			entry->absent_seen = view->absent_seen;
+			entry->failures = 0;
+			return;
+		case WORKER_EXIT_RESTART:
+			entry->failures = 0;
+			entry->next_start = now;
+			return;
+		case WORKER_EXIT_TERMINATED:
+			entry->failures = 0;
+			entry->next_start = TimestampTzPlusMilliseconds(now,
+															LAUNCHER_RESTART_MS);
+			return;
+		case WORKER_EXIT_FAILED:
+			break;
 	}
 
 	if (TimestampDifferenceExceeds(entry->started_at, now, LAUNCHER_HEALTHY_MS))
@@ -217,52 +279,135 @@ worker_stopped(LauncherEntry *entry, TimestampTz now)
 }
 
 /*
- * Bring the workers in line with pg_database; returns how long to sleep,
- * in milliseconds, before looking again.
+ * Bring the launcher's entry for a slot in use in line with it, whoever
+ * claimed the slot (this launcher, or one that was terminated): collect a
+ * worker that left, take back a claim whose worker never attached, follow
+ * a running worker.  Returns when to look again at the latest.
+ */
+static TimestampTz
+follow_slot(const SlotView *slot, TimestampTz now, TimestampTz wake)
+{
+	LauncherEntry *entry = entry_for(slot->dbid, now);
+	bool		mine = (entry->handle != NULL &&
+						entry->claim.slot == slot->slot &&
+						entry->claim.generation == slot->generation);
+	TimestampTz give_up = TimestampTzPlusMilliseconds(slot->claimed_at,
+													  LAUNCHER_ATTACH_MS);
+	SlotView	released;
+	pid_t		pid;
+
+	entry->has_slot = true;
+	if (entry->state != DB_RUNNING)
+		entry->started_at = now;	/* a worker found running */
+	entry->state = DB_RUNNING;
+
+	switch (slot->state)
+	{
+		case SLOT_RUNNING:
+		case SLOT_FREE:
+			break;
+		case SLOT_EXITED:
+			if (emissions_registry_release(slot->slot, slot->generation,
+										   &released))
+				worker_stopped(entry, &released, now);
+			break;
+		case SLOT_CLAIMED:
+			if (mine)
+			{
+				/* Started by us: it may have died before attaching. */
+				if (GetBackgroundWorkerPid(entry->handle, &pid) == BGWH_STOPPED &&
+					emissions_registry_release(slot->slot, slot->generation,
+											   &released))
+					worker_stopped(entry, &released, now);
+			}
+			else if (give_up <= now)
+			{
+				/*
+				 * Claimed by a launcher that is gone, and its worker never
+				 * attached: take the claim back.  Should that worker start
+				 * after all, it finds the slot's generation changed and
+				 * exits.
+				 */
+				if (emissions_registry_release(slot->slot, slot->generation,
+											   &released))
+				{
+					forget_handle(entry);
+					entry->has_slot = false;
+					entry->state = DB_IDLE;
+					entry->next_start = now;
+				}
+			}
+			else
+				wake = Min(wake, give_up);
+			break;
+	}
+	return wake;
+}
+
+/*
+ * Bring the workers in line with pg_database and the registry; returns how
+ * long to sleep, in milliseconds, before looking again.
  */
 static long
 reconcile(MemoryContext cxt)
 {
-	bool		rescan = emissions_registry_take_rescan();
+	uint64		rescans = emissions_registry_rescans();
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz wake = TimestampTzPlusMilliseconds(now, LAUNCHER_RESCAN_MS);
+	SlotView	slots[REGISTRY_MAX_WORKERS];
+	int			nslots;
 	List	   *dbids;
 	ListCell   *lc;
 	HASH_SEQ_STATUS seq;
 	LauncherEntry *entry;
+	int			i;
 
 	MemoryContextReset(cxt);
 	dbids = list_databases(cxt);
 
 	hash_seq_init(&seq, databases);
 	while ((entry = hash_seq_search(&seq)) != NULL)
-		entry->seen = false;
-
-	foreach(lc, dbids)
 	{
-		Oid			dbid = lfirst_oid(lc);
-		bool		found;
+		entry->seen = false;
+		entry->has_slot = false;
+	}
+	foreach(lc, dbids)
+		entry_for(lfirst_oid(lc), now)->seen = true;
+
+	/* The workers as the registry has them, whoever started them. */
+	nslots = emissions_registry_list(slots);
+	for (i = 0; i < nslots; i++)
+		wake = follow_slot(&slots[i], now, wake);
+
+	hash_seq_init(&seq, databases);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
 		TimestampTz until;
 
-		entry = hash_search(databases, &dbid, HASH_ENTER, &found);
-		if (!found)
+		if (entry->has_slot)
+			continue;
+		if (!entry->seen)
 		{
-			entry->state = DB_IDLE;
-			entry->handle = NULL;
-			entry->slot = -1;
-			entry->failures = 0;
-			entry->next_start = now;
+			/* Dropped, and its worker is gone. */
+			forget_handle(entry);
+			hash_search(databases, &entry->dbid, HASH_REMOVE, NULL);
+			continue;
 		}
-		entry->seen = true;
-
 		if (entry->state == DB_RUNNING)
 		{
-			pid_t		pid;
-
-			if (GetBackgroundWorkerPid(entry->handle, &pid) == BGWH_STOPPED)
-				worker_stopped(entry, now);
+			/* Its slot went away without us: start again. */
+			forget_handle(entry);
+			entry->state = DB_IDLE;
+			entry->next_start = now;
 		}
-		if (entry->state == DB_ABSENT && rescan)
+
+		/*
+		 * A CREATE EXTENSION committed after the worker looked: the
+		 * extension may be there now.  (A count, not a flag consumed here,
+		 * so one committed while that worker was still exiting is not
+		 * lost.)
+		 */
+		if (entry->state == DB_ABSENT && entry->absent_seen != rescans)
 		{
 			entry->state = DB_IDLE;
 			entry->next_start = now;
@@ -270,31 +415,12 @@ reconcile(MemoryContext cxt)
 		if (entry->state != DB_IDLE)
 			continue;
 
-		if (emissions_registry_held(dbid, now, &until))
+		if (emissions_registry_held(entry->dbid, now, &until))
 			entry->next_start = Max(entry->next_start, until);
-		if (entry->next_start <= now)
-		{
-			if (!start_worker(entry))
-				entry->next_start = TimestampTzPlusMilliseconds(now, 5000);
-		}
+		if (entry->next_start <= now && !start_worker(entry, now))
+			entry->next_start = TimestampTzPlusMilliseconds(now, 5000);
 		if (entry->state == DB_IDLE)
 			wake = Min(wake, entry->next_start);
-	}
-
-	/* Forget dropped databases once their worker is gone. */
-	hash_seq_init(&seq, databases);
-	while ((entry = hash_seq_search(&seq)) != NULL)
-	{
-		pid_t		pid;
-
-		if (entry->seen)
-			continue;
-		if (entry->state == DB_RUNNING &&
-			GetBackgroundWorkerPid(entry->handle, &pid) != BGWH_STOPPED)
-			continue;
-		if (entry->state == DB_RUNNING)
-			worker_stopped(entry, now);
-		hash_search(databases, &entry->dbid, HASH_REMOVE, NULL);
 	}
 
 	return Max(10, (long) ((wake - now) / 1000));

@@ -3,19 +3,40 @@
  * registry.c
  *	  Shared state of the launcher and the delivery workers.
  *
- * One small struct in shared memory, under one spinlock: the launcher's
- * latch, a "rescan" request, databases whose worker is held off for a
- * while, and one slot per delivery worker.  A slot names its database, the
- * worker's pid and latch, whether the worker left because the extension is
- * not installed there, and the outbox partition producers should write to.
+ * One small struct in shared memory, under one LWLock: the launcher's
+ * latch, a count of rescan requests (CREATE EXTENSION), databases whose
+ * worker is held off for a while, and one slot per delivery worker, as the
+ * logical replication launcher keeps its workers.  A slot names its
+ * database, the worker's pid and latch, why the worker left, and the
+ * outbox partition producers should write to.
  *
- * The launcher claims a slot before it starts a worker and releases it once
- * the worker has stopped; the worker fills in its pid and latch, and clears
- * them in a before_shmem_exit callback.  Producers look the slot of their
- * database up (caching its index) to wake the worker after commit and to
- * pick the outbox partition; those paths take only the spinlock, so they
- * are safe in the commit callback.  Without shared_preload_libraries there
- * is no registry: nobody is woken and producers use partition 0.
+ * The registry, not the launcher's memory, is what says which database has
+ * a worker, so a restarted launcher finds the workers still running and
+ * does not start them twice.  A slot goes FREE -> CLAIMED -> RUNNING ->
+ * EXITED -> FREE:
+ *
+ *	 - a launcher claims a slot for a database before it starts a worker,
+ *	   and the claim fails while the database has a slot in any other state
+ *	   than FREE: a database never has two;
+ *	 - each claim bumps the slot's generation, which the worker gets with the
+ *	   slot's index; the worker attaches (RUNNING, with its pid and latch)
+ *	   only if the slot is still CLAIMED under that generation, so a worker
+ *	   started by a launcher that died, whose claim a later launcher took
+ *	   back, exits without touching anything;
+ *	 - the worker marks its slot EXITED as its last step, once it has left
+ *	   the proc array and pg_stat_activity (an on_shmem_exit callback), and
+ *	   sets the launcher's latch;
+ *	 - any launcher, not only the one that claimed it, frees an EXITED slot
+ *	   (reading why the worker left) and takes back a CLAIMED slot whose
+ *	   worker never attached.
+ *
+ * A crashed worker takes the postmaster's crash restart with it, which
+ * makes a new registry.  Producers look the slot of their database up
+ * (caching its index) to wake the worker after commit and to pick the
+ * outbox partition; those paths take the lock in shared mode and cannot
+ * fail, so they are safe in the commit callback.  Without
+ * shared_preload_libraries there is no registry: nobody is woken and
+ * producers use partition 0.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,8 +45,8 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 #include "utils/timestamp.h"
 
 #include "registry.h"
@@ -35,10 +56,14 @@
 
 typedef struct WorkerSlot
 {
-	Oid			dbid;			/* InvalidOid: slot free */
-	pid_t		pid;			/* 0 until the worker runs, and after */
-	Latch	   *latch;
+	SlotState	state;
+	uint32		generation;		/* bumped by each claim */
+	Oid			dbid;			/* InvalidOid when FREE */
+	pid_t		pid;			/* RUNNING only */
+	Latch	   *latch;			/* RUNNING only */
 	WorkerExit	exit;			/* why the worker left */
+	uint64		absent_seen;	/* rescans when it found no extension */
+	TimestampTz claimed_at;
 	int			outbox_part;
 } WorkerSlot;
 
@@ -50,28 +75,30 @@ typedef struct HeldDatabase
 
 typedef struct Registry
 {
-	slock_t		mutex;
+	LWLock	   *lock;
 	Latch	   *launcher_latch;
-	bool		rescan;
+	uint64		rescans;		/* CREATE EXTENSIONs committed */
 	HeldDatabase holds[REGISTRY_MAX_HOLDS];
 	WorkerSlot	slots[REGISTRY_MAX_WORKERS];
 } Registry;
 
 static Registry *registry = NULL;
 
-/* This worker's slot, or -1. */
+/* This worker's slot and its generation, or -1. */
 static int	my_worker_slot = -1;
+static uint32 my_generation = 0;
 
 /* Slot a producer last found for its database (a hint, checked on use). */
 static int	cached_slot = -1;
 
 /*
- * Ask for the registry's shared memory; shmem_request_hook phase.
+ * Ask for the registry's shared memory and lock; shmem_request_hook phase.
  */
 void
 emissions_registry_shmem_request(void)
 {
 	RequestAddinShmemSpace(MAXALIGN(sizeof(Registry)));
+	RequestNamedLWLockTranche("emissions_registry", 1);
 }
 
 /*
@@ -87,7 +114,7 @@ emissions_registry_shmem_startup(void)
 	if (!found)
 	{
 		memset(registry, 0, sizeof(Registry));
-		SpinLockInit(&registry->mutex);
+		registry->lock = &(GetNamedLWLockTranche("emissions_registry"))->lock;
 	}
 }
 
@@ -100,17 +127,19 @@ emissions_registry_available(void)
 	return registry != NULL;
 }
 
-/* Index of dbid's slot, or -1; caller holds the spinlock. */
+/* Index of dbid's slot (in any state but FREE), or -1; caller holds lock. */
 static int
 find_slot(Oid dbid)
 {
 	int			i;
 
-	if (cached_slot >= 0 && registry->slots[cached_slot].dbid == dbid)
+	if (cached_slot >= 0 && registry->slots[cached_slot].dbid == dbid &&
+		registry->slots[cached_slot].state != SLOT_FREE)
 		return cached_slot;
 	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
 	{
-		if (registry->slots[i].dbid == dbid)
+		if (registry->slots[i].state != SLOT_FREE &&
+			registry->slots[i].dbid == dbid)
 		{
 			cached_slot = i;
 			return i;
@@ -121,7 +150,7 @@ find_slot(Oid dbid)
 
 /*
  * Copy dbid's slot into *slot; false (and *slot zeroed) when it has none.
- * Takes only the spinlock, so it cannot fail.
+ * Cannot fail.
  */
 static bool
 read_slot(Oid dbid, WorkerSlot *slot)
@@ -131,11 +160,11 @@ read_slot(Oid dbid, WorkerSlot *slot)
 	memset(slot, 0, sizeof(WorkerSlot));
 	if (registry == NULL)
 		return false;
-	SpinLockAcquire(&registry->mutex);
+	LWLockAcquire(registry->lock, LW_SHARED);
 	i = find_slot(dbid);
 	if (i >= 0)
 		*slot = registry->slots[i];
-	SpinLockRelease(&registry->mutex);
+	LWLockRelease(registry->lock);
 	return i >= 0;
 }
 
@@ -163,10 +192,10 @@ emissions_registry_request_rescan(void)
 
 	if (registry == NULL)
 		return;
-	SpinLockAcquire(&registry->mutex);
-	registry->rescan = true;
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	registry->rescans++;
 	latch = registry->launcher_latch;
-	SpinLockRelease(&registry->mutex);
+	LWLockRelease(registry->lock);
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -193,26 +222,27 @@ emissions_registry_worker_pid(Oid dbid)
 	WorkerSlot	slot;
 
 	(void) read_slot(dbid, &slot);
-	return slot.pid;
+	return slot.state == SLOT_RUNNING ? slot.pid : 0;
 }
 
 /*
- * Keep the launcher from starting a worker for dbid during the next hold_ms
- * milliseconds; returns the pid of its running worker, or 0, for the caller
- * to stop.
+ * Keep dbid from getting a worker during the next hold_ms milliseconds:
+ * the launcher starts none, and a worker it started before cannot attach.
+ * Stores in pids[] (room for REGISTRY_MAX_WORKERS) the pids of dbid's
+ * running workers, for the caller to stop, and returns how many.
  */
-pid_t
-emissions_registry_hold_worker(Oid dbid, int hold_ms)
+int
+emissions_registry_hold_workers(Oid dbid, int hold_ms, pid_t *pids)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz until = TimestampTzPlusMilliseconds(now, hold_ms);
 	int			victim = 0;
-	pid_t		pid = 0;
+	int			n = 0;
 	int			i;
 
 	if (registry == NULL)
 		return 0;
-	SpinLockAcquire(&registry->mutex);
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 	for (i = 0; i < REGISTRY_MAX_HOLDS; i++)
 	{
 		HeldDatabase *hold = &registry->holds[i];
@@ -228,23 +258,48 @@ emissions_registry_hold_worker(Oid dbid, int hold_ms)
 	}
 	registry->holds[victim].dbid = dbid;
 	registry->holds[victim].until = until;
-	i = find_slot(dbid);
-	if (i >= 0)
-		pid = registry->slots[i].pid;
-	SpinLockRelease(&registry->mutex);
-	return pid;
+	/* Every slot, not only the first: there is one, but be sure. */
+	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
+	{
+		WorkerSlot *slot = &registry->slots[i];
+
+		if (slot->state == SLOT_RUNNING && slot->dbid == dbid)
+			pids[n++] = slot->pid;
+	}
+	LWLockRelease(registry->lock);
+	return n;
 }
 
 /*
- * Whether dbid is held off at now; if so, *until says until when.
+ * Whether pid still runs as a worker of dbid (it leaves the registry only
+ * after it has left the proc array).
  */
 bool
-emissions_registry_held(Oid dbid, TimestampTz now, TimestampTz *until)
+emissions_registry_worker_running(Oid dbid, pid_t pid)
+{
+	bool		running = false;
+	int			i;
+
+	LWLockAcquire(registry->lock, LW_SHARED);
+	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
+	{
+		WorkerSlot *slot = &registry->slots[i];
+
+		if (slot->state == SLOT_RUNNING && slot->dbid == dbid &&
+			slot->pid == pid)
+			running = true;
+	}
+	LWLockRelease(registry->lock);
+	return running;
+}
+
+/* Whether dbid is held off at now (*until: till when); caller holds lock. */
+static bool
+is_held(Oid dbid, TimestampTz now, TimestampTz *until)
 {
 	bool		held = false;
 	int			i;
 
-	SpinLockAcquire(&registry->mutex);
 	for (i = 0; i < REGISTRY_MAX_HOLDS; i++)
 	{
 		if (registry->holds[i].dbid == dbid && registry->holds[i].until > now)
@@ -253,7 +308,20 @@ emissions_registry_held(Oid dbid, TimestampTz now, TimestampTz *until)
 			*until = registry->holds[i].until;
 		}
 	}
-	SpinLockRelease(&registry->mutex);
+	return held;
+}
+
+/*
+ * Whether dbid is held off at now; if so, *until says until when.
+ */
+bool
+emissions_registry_held(Oid dbid, TimestampTz now, TimestampTz *until)
+{
+	bool		held;
+
+	LWLockAcquire(registry->lock, LW_SHARED);
+	held = is_held(dbid, now, until);
+	LWLockRelease(registry->lock);
 	return held;
 }
 
@@ -261,9 +329,9 @@ emissions_registry_held(Oid dbid, TimestampTz now, TimestampTz *until)
 static void
 launcher_detach(int code, Datum arg)
 {
-	SpinLockAcquire(&registry->mutex);
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 	registry->launcher_latch = NULL;
-	SpinLockRelease(&registry->mutex);
+	LWLockRelease(registry->lock);
 }
 
 /*
@@ -272,106 +340,196 @@ launcher_detach(int code, Datum arg)
 void
 emissions_registry_set_launcher(void)
 {
-	SpinLockAcquire(&registry->mutex);
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 	registry->launcher_latch = MyLatch;
-	SpinLockRelease(&registry->mutex);
+	LWLockRelease(registry->lock);
 	before_shmem_exit(launcher_detach, (Datum) 0);
 }
 
 /*
- * Return and clear the rescan request.
+ * How many rescans were requested so far.  A worker that finds no
+ * extension records the count it read before looking; a later request
+ * means the extension may have come since.
  */
-bool
-emissions_registry_take_rescan(void)
+uint64
+emissions_registry_rescans(void)
 {
-	bool		rescan;
+	uint64		rescans;
 
-	SpinLockAcquire(&registry->mutex);
-	rescan = registry->rescan;
-	registry->rescan = false;
-	SpinLockRelease(&registry->mutex);
-	return rescan;
+	LWLockAcquire(registry->lock, LW_SHARED);
+	rescans = registry->rescans;
+	LWLockRelease(registry->lock);
+	return rescans;
 }
 
 /*
- * Claim a free slot for dbid's worker; -1 when all are taken.
+ * Copy every slot in use into views[] (room for REGISTRY_MAX_WORKERS);
+ * returns how many.
  */
 int
-emissions_registry_claim(Oid dbid)
+emissions_registry_list(SlotView *views)
 {
+	int			n = 0;
 	int			i;
 
-	SpinLockAcquire(&registry->mutex);
+	LWLockAcquire(registry->lock, LW_SHARED);
 	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
 	{
 		WorkerSlot *slot = &registry->slots[i];
 
-		if (slot->dbid == InvalidOid)
-		{
-			memset(slot, 0, sizeof(WorkerSlot));
-			slot->dbid = dbid;
-			break;
-		}
+		if (slot->state == SLOT_FREE)
+			continue;
+		views[n].slot = i;
+		views[n].generation = slot->generation;
+		views[n].state = slot->state;
+		views[n].dbid = slot->dbid;
+		views[n].exit = slot->exit;
+		views[n].absent_seen = slot->absent_seen;
+		views[n].claimed_at = slot->claimed_at;
+		n++;
 	}
-	SpinLockRelease(&registry->mutex);
-	return i < REGISTRY_MAX_WORKERS ? i : -1;
+	LWLockRelease(registry->lock);
+	return n;
 }
 
 /*
- * Free a slot whose worker has stopped.
+ * Claim a slot for a new worker of dbid: fails when dbid has a slot
+ * already (a worker starting, running or not yet collected) or none is
+ * free.  On success *claim is what the worker must attach with.
  */
-void
-emissions_registry_release(int slot)
+ClaimResult
+emissions_registry_claim(Oid dbid, WorkerClaim *claim)
 {
-	SpinLockAcquire(&registry->mutex);
-	memset(&registry->slots[slot], 0, sizeof(WorkerSlot));
-	SpinLockRelease(&registry->mutex);
+	ClaimResult result = CLAIM_FULL;
+	int			i;
+
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (find_slot(dbid) >= 0)
+		result = CLAIM_TAKEN;
+	for (i = 0; result == CLAIM_FULL && i < REGISTRY_MAX_WORKERS; i++)
+	{
+		WorkerSlot *s = &registry->slots[i];
+
+		if (s->state != SLOT_FREE)
+			continue;
+		s->state = SLOT_CLAIMED;
+		s->generation++;
+		s->dbid = dbid;
+		s->pid = 0;
+		s->latch = NULL;
+		s->exit = WORKER_EXIT_FAILED;
+		s->absent_seen = 0;
+		s->claimed_at = GetCurrentTimestamp();
+		s->outbox_part = 0;
+		claim->slot = i;
+		claim->generation = s->generation;
+		result = CLAIM_OK;
+	}
+	LWLockRelease(registry->lock);
+	return result;
 }
 
 /*
- * Why the slot's worker left.
+ * Free a slot whose worker left (EXITED) or never attached (CLAIMED), if
+ * it still has that generation; *view gets what it held.  False when the
+ * slot changed meanwhile (its worker attached, or another launcher freed
+ * it).
  */
-WorkerExit
-emissions_registry_slot_exit(int slot)
+bool
+emissions_registry_release(int slot, uint32 generation, SlotView *view)
 {
-	WorkerExit	exit;
+	WorkerSlot *s = &registry->slots[slot];
+	bool		released = false;
 
-	SpinLockAcquire(&registry->mutex);
-	exit = registry->slots[slot].exit;
-	SpinLockRelease(&registry->mutex);
-	return exit;
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (s->generation == generation &&
+		(s->state == SLOT_CLAIMED || s->state == SLOT_EXITED))
+	{
+		view->slot = slot;
+		view->generation = generation;
+		view->state = s->state;
+		view->dbid = s->dbid;
+		view->exit = s->exit;
+		view->absent_seen = s->absent_seen;
+		view->claimed_at = s->claimed_at;
+		s->state = SLOT_FREE;
+		s->dbid = InvalidOid;
+		released = true;
+	}
+	LWLockRelease(registry->lock);
+	return released;
 }
 
-/* before_shmem_exit callback of a worker: it no longer runs. */
+/*
+ * on_shmem_exit callback of a worker: it no longer runs.  Registered before
+ * the worker connects, so it runs after the worker has left the proc array
+ * and pg_stat_activity: a new worker never overlaps this one.
+ */
 static void
 worker_detach(int code, Datum arg)
 {
-	SpinLockAcquire(&registry->mutex);
-	registry->slots[my_worker_slot].pid = 0;
-	registry->slots[my_worker_slot].latch = NULL;
-	SpinLockRelease(&registry->mutex);
+	WorkerSlot *slot = &registry->slots[my_worker_slot];
+	Latch	   *launcher;
+
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (slot->generation == my_generation && slot->state == SLOT_RUNNING)
+	{
+		slot->state = SLOT_EXITED;
+		slot->pid = 0;
+		slot->latch = NULL;
+	}
+	launcher = registry->launcher_latch;
+	LWLockRelease(registry->lock);
+	my_worker_slot = -1;
+	if (launcher != NULL)
+		SetLatch(launcher);
 }
 
 /*
- * Fill in the calling worker's pid and latch in its slot.
+ * Attach the calling worker to the slot its launcher claimed: true if it
+ * may run.  False when the slot is no longer its (the launcher that
+ * claimed it died and another took the claim back) or its database is
+ * held off: the worker must then exit at once.
  */
-void
-emissions_registry_attach_worker(int slot, Oid dbid)
+bool
+emissions_registry_attach_worker(const WorkerClaim *claim, Oid dbid)
 {
-	if (slot < 0 || slot >= REGISTRY_MAX_WORKERS)
-		elog(ERROR, "emissions worker slot %d out of range", slot);
-	SpinLockAcquire(&registry->mutex);
-	if (registry->slots[slot].dbid != dbid)
+	WorkerSlot *s;
+	TimestampTz until;
+	Latch	   *launcher = NULL;
+	bool		attached = false;
+
+	if (claim->slot < 0 || claim->slot >= REGISTRY_MAX_WORKERS)
+		elog(ERROR, "emissions worker slot %d out of range", claim->slot);
+	s = &registry->slots[claim->slot];
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (s->state != SLOT_CLAIMED || s->generation != claim->generation ||
+		s->dbid != dbid)
+		;						/* not ours any more */
+	else if (is_held(dbid, GetCurrentTimestamp(), &until))
 	{
-		SpinLockRelease(&registry->mutex);
-		elog(ERROR, "emissions worker slot %d is not for database %u",
-			 slot, dbid);
+		/* Let the launcher start one again once the hold expires. */
+		s->state = SLOT_EXITED;
+		s->exit = WORKER_EXIT_TERMINATED;
+		launcher = registry->launcher_latch;
 	}
-	registry->slots[slot].pid = MyProcPid;
-	registry->slots[slot].latch = MyLatch;
-	SpinLockRelease(&registry->mutex);
-	my_worker_slot = slot;
-	before_shmem_exit(worker_detach, (Datum) 0);
+	else
+	{
+		s->state = SLOT_RUNNING;
+		s->pid = MyProcPid;
+		s->latch = MyLatch;
+		attached = true;
+	}
+	LWLockRelease(registry->lock);
+	if (launcher != NULL)
+		SetLatch(launcher);
+	if (attached)
+	{
+		my_worker_slot = claim->slot;
+		my_generation = claim->generation;
+		on_shmem_exit(worker_detach, (Datum) 0);
+	}
+	return attached;
 }
 
 /*
@@ -380,9 +538,33 @@ emissions_registry_attach_worker(int slot, Oid dbid)
 void
 emissions_registry_mark_exit(WorkerExit exit)
 {
-	SpinLockAcquire(&registry->mutex);
-	registry->slots[my_worker_slot].exit = exit;
-	SpinLockRelease(&registry->mutex);
+	WorkerSlot *slot;
+
+	if (my_worker_slot < 0)
+		return;
+	slot = &registry->slots[my_worker_slot];
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (slot->generation == my_generation)
+		slot->exit = exit;
+	LWLockRelease(registry->lock);
+}
+
+/*
+ * Record that the calling worker leaves because the extension is not
+ * installed, as seen after rescans_seen rescan requests.
+ */
+void
+emissions_registry_mark_absent(uint64 rescans_seen)
+{
+	WorkerSlot *slot = &registry->slots[my_worker_slot];
+
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (slot->generation == my_generation)
+	{
+		slot->exit = WORKER_EXIT_ABSENT;
+		slot->absent_seen = rescans_seen;
+	}
+	LWLockRelease(registry->lock);
 }
 
 /*
@@ -391,7 +573,10 @@ emissions_registry_mark_exit(WorkerExit exit)
 void
 emissions_registry_set_outbox_part(int part)
 {
-	SpinLockAcquire(&registry->mutex);
-	registry->slots[my_worker_slot].outbox_part = part;
-	SpinLockRelease(&registry->mutex);
+	WorkerSlot *slot = &registry->slots[my_worker_slot];
+
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	if (slot->generation == my_generation)
+		slot->outbox_part = part;
+	LWLockRelease(registry->lock);
 }

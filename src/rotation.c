@@ -235,6 +235,11 @@ rotation_maintain(DeliveryState *state, TimestampTz now)
  * the reservation in a transaction of its own, committed and flushed to
  * disk before the caller uses any of them.  Must be called outside a
  * transaction.
+ *
+ * The reservation only ever rises (GREATEST, under the row lock the UPDATE
+ * takes).  If it already stood above the worker's own, some other worker
+ * handed out ids this one did not know of: its next_id may be stale, so it
+ * uses none and fails, and its successor starts above the reservation.
  */
 void
 rotation_reserve_ids(DeliveryState *state, int64 count)
@@ -243,6 +248,8 @@ rotation_reserve_ids(DeliveryState *state, int64 count)
 	Datum		arg;
 	char	   *sql;
 	int64		reserved = state->next_id + Max(count, ID_RESERVATION) - 1;
+	int64		stored;
+	bool		isnull;
 
 	if (state->next_id + count - 1 <= state->reserved_id)
 		return;
@@ -250,11 +257,23 @@ rotation_reserve_ids(DeliveryState *state, int64 count)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	arg = Int64GetDatum(reserved);
-	sql = psprintf("UPDATE %s SET reserved_id = $1",
+	sql = psprintf("UPDATE %s SET reserved_id ="
+				   " GREATEST(reserved_id, $1)"
+				   " RETURNING reserved_id",
 				   emissions_qualified_name("emissions_state"));
 	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, false, 0) !=
-		SPI_OK_UPDATE || SPI_processed != 1)
+		SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not reserve event ids");
+	stored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	if (stored != reserved)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("emissions event ids up to " INT64_FORMAT " were reserved by another delivery worker",
+						stored),
+				 errdetail("This worker was about to reserve ids up to " INT64_FORMAT ".",
+						   reserved),
+				 errhint("The worker restarts and continues above the reservation.")));
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();

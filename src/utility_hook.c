@@ -6,11 +6,19 @@
  * DROP DATABASE, ALTER DATABASE ... RENAME and ... SET TABLESPACE, and
  * CREATE DATABASE from a template all fail while another session is
  * connected to the database concerned, and a delivery worker is such a
- * session.  Before running them, for a caller entitled to, the hook holds
- * the database off in the registry (the launcher starts no worker for it
- * for a while), stops its worker with SIGTERM and waits for it to exit.
- * If the command then fails, the launcher starts the worker again once the
- * hold expires.
+ * session.  Before running them the hook holds the database off in the
+ * registry (the launcher starts no worker for it for a while, and a worker
+ * already starting cannot attach), stops every worker it has with SIGTERM
+ * and waits for them to exit.  If the command then fails, the launcher
+ * starts the worker again once the hold expires.
+ *
+ * Stopping a worker stops delivery for everyone in that database, so the
+ * hook does it only when the command will pass PostgreSQL's own checks,
+ * made the same way before the hook runs them: the caller owns the
+ * database (a superuser owns every one) and meets the command's other
+ * conditions, or, for CREATE DATABASE, may create databases and may copy
+ * the template (it is marked datistemplate, or the caller owns it).  A
+ * command PostgreSQL will refuse leaves the worker alone.
  *
  * COMMIT PREPARED commits events that no producing backend announced (it
  * prepared instead), so it wakes the worker itself.
@@ -22,9 +30,11 @@
 #include <signal.h>
 
 #include "access/htup_details.h"
-#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_tablespace_d.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/tablespace.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
@@ -49,85 +59,164 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 /* What a backend reports while it waits for workers to exit. */
 static uint32 wait_event = 0;
 
-/* Whether the current user has the CREATEDB attribute. */
-static bool
-may_create_databases(void)
+/*
+ * Hold database dbid off and stop every delivery worker it has, waiting
+ * for them to exit.  The caller has checked that the command at hand will
+ * pass PostgreSQL's checks.
+ */
+static void
+stop_workers(Oid dbid)
 {
-	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
-	bool		result = false;
+	pid_t		pids[REGISTRY_MAX_WORKERS];
+	int			n = emissions_registry_hold_workers(dbid, HOLD_MS, pids);
+	int			waited = 0;
+	int			i;
 
-	if (HeapTupleIsValid(tuple))
+	for (i = 0; i < n; i++)
+		(void) kill(pids[i], SIGTERM);
+	for (i = 0; i < n; i++)
 	{
-		result = ((Form_pg_authid) GETSTRUCT(tuple))->rolcreatedb;
-		ReleaseSysCache(tuple);
+		while (emissions_registry_worker_running(dbid, pids[i]) &&
+			   waited < STOP_TIMEOUT_MS)
+		{
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 10,
+							 emissions_wait_event(&wait_event, "EmissionsWorkerStop"));
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			waited += 10;
+		}
 	}
-	return result;
 }
 
 /*
- * Stop the delivery worker of database dbname, if it has one and the
- * caller may run the command at hand (owner, or CREATEDB for a template).
+ * Look database dbname up: its OID (InvalidOid when there is none), and
+ * whether it is a template and its tablespace (either pointer may be NULL).
  */
-static void
-stop_worker(const char *dbname, bool as_template)
+static Oid
+database_info(const char *dbname, bool *istemplate, Oid *tablespace)
 {
 	Oid			dbid = get_database_oid(dbname, true);
-	pid_t		pid;
-	int			waited = 0;
+	HeapTuple	tuple;
+	Form_pg_database db;
 
 	if (!OidIsValid(dbid))
-		return;
-	if (!superuser() &&
-		!(as_template ? may_create_databases() :
-		  object_ownercheck(DatabaseRelationId, dbid, GetUserId())))
-		return;
-
-	pid = emissions_registry_hold_worker(dbid, HOLD_MS);
-	if (pid == 0)
-		return;
-	if (kill(pid, SIGTERM) != 0)
-		return;
-	while (emissions_registry_worker_pid(dbid) == pid && waited < STOP_TIMEOUT_MS)
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10,
-						 emissions_wait_event(&wait_event, "EmissionsWorkerStop"));
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-		waited += 10;
-	}
+		return InvalidOid;
+	tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dbid));
+	if (!HeapTupleIsValid(tuple))
+		return InvalidOid;		/* dropped meanwhile */
+	db = (Form_pg_database) GETSTRUCT(tuple);
+	if (istemplate)
+		*istemplate = db->datistemplate;
+	if (tablespace)
+		*tablespace = db->dattablespace;
+	ReleaseSysCache(tuple);
+	return dbid;
 }
 
-/* Name of the template of a CREATE DATABASE. */
+/* Whether the current user owns database dbid (superusers own all). */
+static bool
+owns_database(Oid dbid)
+{
+	return object_ownercheck(DatabaseRelationId, dbid, GetUserId());
+}
+
+/* Value of option name of a statement's options, or NULL. */
 static const char *
-template_of(CreatedbStmt *stmt)
+option_value(List *options, const char *name)
 {
 	ListCell   *lc;
 
-	foreach(lc, stmt->options)
+	foreach(lc, options)
 	{
 		DefElem    *opt = lfirst(lc);
 
-		if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+		if (strcmp(opt->defname, name) == 0 && opt->arg != NULL)
 			return defGetString(opt);
 	}
-	return "template1";
+	return NULL;
 }
 
-/* Whether an ALTER DATABASE moves the database to another tablespace. */
-static bool
-moves_tablespace(AlterDatabaseStmt *stmt)
+/*
+ * DROP DATABASE: dropdb() requires the owner, and refuses a template and
+ * the current database.
+ */
+static void
+before_drop(DropdbStmt *stmt)
 {
-	ListCell   *lc;
+	bool		istemplate;
+	Oid			dbid = database_info(stmt->dbname, &istemplate, NULL);
 
-	foreach(lc, stmt->options)
-	{
-		DefElem    *opt = lfirst(lc);
+	if (OidIsValid(dbid) && owns_database(dbid) && !istemplate &&
+		dbid != MyDatabaseId)
+		stop_workers(dbid);
+}
 
-		if (strcmp(opt->defname, "tablespace") == 0)
-			return true;
-	}
-	return false;
+/*
+ * CREATE DATABASE: createdb() requires the CREATEDB attribute, membership
+ * in the new owner, a template the caller may copy (marked datistemplate,
+ * or owned by the caller) and a name not taken.  The template is what
+ * must have no other session.
+ */
+static void
+before_create(CreatedbStmt *stmt)
+{
+	const char *template = option_value(stmt->options, "template");
+	const char *owner = option_value(stmt->options, "owner");
+	bool		istemplate;
+	Oid			dbid;
+
+	if (!have_createdb_privilege())
+		return;
+	if (owner != NULL &&
+		!is_member_of_role(GetUserId(), get_role_oid(owner, true)))
+		return;
+	if (OidIsValid(get_database_oid(stmt->dbname, true)))
+		return;
+	dbid = database_info(template ? template : "template1", &istemplate, NULL);
+	if (OidIsValid(dbid) && (istemplate || owns_database(dbid)))
+		stop_workers(dbid);
+}
+
+/*
+ * ALTER DATABASE ... RENAME: RenameDatabase() requires the owner with the
+ * CREATEDB attribute, a new name not taken, and not the current database.
+ */
+static void
+before_rename(RenameStmt *stmt)
+{
+	Oid			dbid = database_info(stmt->subname, NULL, NULL);
+
+	if (OidIsValid(dbid) && owns_database(dbid) && have_createdb_privilege() &&
+		dbid != MyDatabaseId &&
+		!OidIsValid(get_database_oid(stmt->newname, true)))
+		stop_workers(dbid);
+}
+
+/*
+ * ALTER DATABASE ... SET TABLESPACE: movedb() requires the owner, CREATE on
+ * the new tablespace, which must not be pg_global nor the current one, and
+ * not the current database.
+ */
+static void
+before_move(AlterDatabaseStmt *stmt)
+{
+	const char *name = option_value(stmt->options, "tablespace");
+	Oid			current;
+	Oid			dbid;
+	Oid			spcid;
+
+	if (name == NULL)
+		return;
+	dbid = database_info(stmt->dbname, NULL, &current);
+	spcid = get_tablespace_oid(name, true);
+	if (OidIsValid(dbid) && OidIsValid(spcid) && owns_database(dbid) &&
+		dbid != MyDatabaseId && spcid != current &&
+		spcid != GLOBALTABLESPACE_OID &&
+		object_aclcheck(TableSpaceRelationId, spcid, GetUserId(),
+						ACL_CREATE) == ACLCHECK_OK)
+		stop_workers(dbid);
 }
 
 static void
@@ -141,18 +230,17 @@ emissions_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	switch (nodeTag(parsetree))
 	{
 		case T_DropdbStmt:
-			stop_worker(((DropdbStmt *) parsetree)->dbname, false);
+			before_drop((DropdbStmt *) parsetree);
 			break;
 		case T_CreatedbStmt:
-			stop_worker(template_of((CreatedbStmt *) parsetree), true);
+			before_create((CreatedbStmt *) parsetree);
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
-				stop_worker(((RenameStmt *) parsetree)->subname, false);
+				before_rename((RenameStmt *) parsetree);
 			break;
 		case T_AlterDatabaseStmt:
-			if (moves_tablespace((AlterDatabaseStmt *) parsetree))
-				stop_worker(((AlterDatabaseStmt *) parsetree)->dbname, false);
+			before_move((AlterDatabaseStmt *) parsetree);
 			break;
 		case T_TransactionStmt:
 			if (((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)

@@ -14,9 +14,19 @@
  * Its commits do not wait for their WAL flush (delivery.c says why that is
  * safe), which takes a disk flush off every delivery's latency.
  *
+ * It runs only once attached to the registry slot its launcher claimed for
+ * it, which no other worker of its database can hold (registry.c): a
+ * worker whose slot was given to another, or whose database is held off,
+ * exits at once.
+ *
  * If the extension is not installed in its database, or is dropped while
  * it runs, it says so in its registry slot and exits, and the launcher
- * forgets the database until the next CREATE EXTENSION.  An error ends the
+ * forgets the database until the next CREATE EXTENSION (the slot records
+ * how many CREATE EXTENSIONs it had seen before looking, so one that
+ * commits meanwhile is not missed).  If the extension is dropped and
+ * created again in one transaction, the worker's ids, reservation and log
+ * partition belong to the old tables: it exits and the launcher starts a
+ * fresh one at once, which loads the new state.  An error ends the
  * worker (the launcher starts it again, with backoff): its transaction is
  * rolled back, so nothing was delivered twice.
  *
@@ -64,22 +74,25 @@ note_termination(int code, Datum arg)
 
 /*
  * Entry point of a delivery worker; main_arg is the database's OID and
- * bgw_extra holds the registry slot.
+ * bgw_extra holds the registry slot claimed for it (a WorkerClaim).
  */
 void
 emissions_worker_main(Datum main_arg)
 {
 	Oid			dbid = DatumGetObjectId(main_arg);
-	int			slot;
+	WorkerClaim claim;
 	DeliveryState state;
+	uint64		rescans;
+	DeliveryStatus status;
 
-	memcpy(&slot, MyBgworkerEntry->bgw_extra, sizeof(int));
+	memcpy(&claim, MyBgworkerEntry->bgw_extra, sizeof(WorkerClaim));
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 
-	emissions_registry_attach_worker(slot, dbid);
+	if (!emissions_registry_attach_worker(&claim, dbid))
+		proc_exit(0);
 	before_shmem_exit(note_termination, (Datum) 0);
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
@@ -87,9 +100,10 @@ emissions_worker_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname("emissions delivery");
 
+	rescans = emissions_registry_rescans();
 	if (!delivery_start(&state))
 	{
-		emissions_registry_mark_exit(WORKER_EXIT_ABSENT);
+		emissions_registry_mark_absent(rescans);
 		proc_exit(0);
 	}
 	emissions_stats_attach();
@@ -107,11 +121,19 @@ emissions_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		if (!delivery_pass(&state))
+		rescans = emissions_registry_rescans();
+		status = delivery_pass(&state);
+		if (status == DELIVERY_NO_EXTENSION)
+			emissions_registry_mark_absent(rescans);
+		if (status == DELIVERY_RECREATED)
 		{
-			emissions_registry_mark_exit(WORKER_EXIT_ABSENT);
-			proc_exit(0);
+			ereport(LOG,
+					(errmsg("emissions delivery worker for database \"%s\" restarts: the extension was created again",
+							state.dbname)));
+			emissions_registry_mark_exit(WORKER_EXIT_RESTART);
 		}
+		if (status != DELIVERY_DONE)
+			proc_exit(0);
 		pgstat_report_stat(false);
 
 		/*
