@@ -21,7 +21,9 @@
 # delivered exactly once (adapter table and event log); the id reservation
 # in emissions_state is above every id handed out.  Last, DROP DATABASE of
 # a database whose worker was started by a launcher since terminated
-# succeeds within seconds (it must stop every worker of the database).
+# succeeds within seconds (it must stop every worker of the database), and
+# the server log shows no error (no worker found ids reserved by another,
+# no "tuple concurrently deleted").
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -241,5 +243,8 @@ for db in "${LOADED[@]}"; do
 		SELECT reserved_id >= (SELECT max(id) FROM emissions_events(0, 2147483647))
 		  FROM emissions_state")"
 done
+check_eq "no error in the server log (but the sampler's cancel)" \
+	"" "$(grep -E '(ERROR|PANIC):' "$CLUSTER/server.log" |
+		grep -v 'canceling statement due to user request' | head -n 5)"
 
 done_testing
