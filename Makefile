@@ -47,7 +47,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -DEMISSIONS_VERSION='"$(EMISSIONS_VERSION)"'
 # The consumer command-line tool, a libpq client.  MODULE_big takes OBJS,
 # so PROGRAM cannot build it: it has rules of its own, below.
 CONSUMER = tools/emissions_consume
-EXTRA_CLEAN = $(CONSUMER)
+EXTRA_CLEAN = $(CONSUMER) .built-for
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -55,6 +55,17 @@ include $(PGXS)
 
 # PGXS does not track headers; rebuild every object when one changes.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# Built for another server (another PG_CONFIG, or the same version in
+# another Debian release's environment, see test/pgenv.sh), everything is
+# built again: it all depends on .built-for, which names the server, its
+# headers and the compiler, and is rewritten only when they change.
+BUILT_FOR = $(shell $(PG_CONFIG) --version) \
+	$(shell $(PG_CONFIG) --includedir-server) $(shell $(CC) -dumpfullversion)
+.built-for: FORCE
+	@echo '$(BUILT_FOR)' | cmp -s - $@ || echo '$(BUILT_FOR)' >$@
+$(OBJS) $(OBJS:.o=.bc) $(CONSUMER): .built-for
+FORCE:
 
 # Build the consumer with the extension, install it next to psql.
 all: $(CONSUMER)
@@ -74,4 +85,4 @@ uninstall: uninstall-consumer
 uninstall-consumer:
 	rm -f '$(DESTDIR)$(bindir)/emissions_consume'
 
-.PHONY: install-consumer uninstall-consumer
+.PHONY: install-consumer uninstall-consumer FORCE

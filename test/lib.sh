@@ -3,30 +3,42 @@
 #
 # Sourced by test/run.sh, test/demo.sh and test/check_*.sh.  It installs what
 # the build needs, builds and installs the extension, and runs throwaway
-# PostgreSQL 15 clusters.  A cluster lives in a mktemp directory under /tmp,
-# owned by the postgres OS user (the server refuses to run as root): DIR/data
-# is the data directory, DIR holds the unix socket, the log (DIR/server.log)
-# and the port (DIR/port).  Clients run as the calling user and connect over
-# the socket as the postgres role.  Every cluster started here is stopped and
-# removed by an EXIT trap, so nothing is left running when a step fails.
+# clusters of PostgreSQL PG_MAJOR (default 15, Debian 12's own server; on a
+# machine without that server, become_root re-runs the calling script in
+# test/pgenv.sh's Debian environment for it).  A cluster lives in a mktemp
+# directory under /tmp, owned by the postgres OS user (the server refuses to
+# run as root): DIR/data is the data directory, DIR holds the unix socket,
+# the log (DIR/server.log) and the port (DIR/port).  Clients run as the
+# calling user and connect over the socket as the postgres role.  Every
+# cluster started here is stopped and removed by an EXIT trap, so nothing is
+# left running when a step fails.
 
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PGBIN=/usr/lib/postgresql/15/bin
+PG_MAJOR="${PG_MAJOR:-15}"
+export PG_MAJOR
+PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
 export PATH="$PGBIN:$PATH"
 CLUSTERS=()
 CLUSTER=""
 passed=0
 failed=0
 
-# Re-run the calling script as root; call as: become_root "$@".
+# Re-run the calling script as root, and in test/pgenv.sh's environment for
+# PG_MAJOR when this machine has no such server; call as: become_root "$@".
 become_root() {
-	[ "$(id -u)" -eq 0 ] || exec sudo bash "$0" "$@"
+	local self
+	self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+	[ "$(id -u)" -eq 0 ] ||
+		exec sudo env PG_MAJOR="$PG_MAJOR" bash "$self" "$@"
+	[ -x "$PGBIN/postgres" ] || [ -n "${EMISSIONS_PGENV:-}" ] ||
+		exec bash "$top/test/pgenv.sh" "$PG_MAJOR" -- \
+			env PG_MAJOR="$PG_MAJOR" bash "$self" "$@"
 }
 
 # Install with apt-get the packages the build needs, only those missing.
 install_missing() {
 	local p missing=()
-	for p in postgresql-server-dev-15 make gcc; do
+	for p in "postgresql-server-dev-$PG_MAJOR" make gcc; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 			grep -q 'ok installed' || missing+=("$p")
 	done
