@@ -51,6 +51,7 @@
 #include "adapters.h"
 #include "buffer.h"
 #include "compat.h"
+#include "envelope.h"
 #include "extension.h"
 #include "settings.h"
 
@@ -223,16 +224,23 @@ adapter_max_attempts(const Adapter *adapter)
 }
 
 /*
- * The envelope of event as jsonb, parsed from its text on first use, in
- * CurrentMemoryContext.
+ * The envelope of event as jsonb, built from its stored form (or a retry's
+ * read from the table) on first use, in CurrentMemoryContext.  This may
+ * fail (an envelope too large for jsonb): call it where a failure is the
+ * adapter call's.
  */
 Jsonb *
 outgoing_envelope_jsonb(OutgoingEvent *event)
 {
-	if (event->envelope_jsonb == NULL)
+	if (event->envelope_jsonb != NULL)
+		return event->envelope_jsonb;
+	if (event->stored_envelope != NULL)
 		event->envelope_jsonb =
-			DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											   CStringGetDatum(event->envelope)));
+			DatumGetJsonbP(PointerGetDatum(event->stored_envelope));
+	else
+		event->envelope_jsonb = envelope_build_jsonb(event->id, event->decoded,
+													 event->txid,
+													 event->dbname, 0);
 	return event->envelope_jsonb;
 }
 

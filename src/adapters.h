@@ -13,6 +13,8 @@
 #include "utils/elog.h"
 #include "utils/jsonb.h"
 
+#include "event_format.h"
+
 typedef enum AdapterKind
 {
 	ADAPTER_NOTIFY,
@@ -41,8 +43,10 @@ typedef struct OutgoingEvent
 	int			depth;			/* cascade generation */
 	const char *type;
 	int			type_len;
-	char	   *envelope;		/* full JSON envelope, or NULL (a retry) */
-	Jsonb	   *envelope_jsonb; /* built on first use */
+	const DecodedEvent *decoded;	/* its stored form, or NULL (a retry) */
+	const char *dbname;
+	struct varlena *stored_envelope;	/* a retry's, maybe TOASTed */
+	Jsonb	   *envelope_jsonb; /* built or read on first use */
 } OutgoingEvent;
 
 /*

@@ -251,6 +251,7 @@ typedef struct RowSource
 	bytea	   *data;			/* the current row's events, or NULL */
 	Size		pos;
 	int64		next_id;
+	DecodedEvent decoded;		/* the current event, in data */
 } RowSource;
 
 /* Read row's data by TID; NULL when it is gone.  See fetch_row_data. */
@@ -273,8 +274,7 @@ row_source_next(EventSource *base, OutgoingEvent *event)
 
 	for (;;)
 	{
-		DecodedEvent decoded;
-		StringInfoData buf;
+		DecodedEvent *decoded = &source->decoded;
 		MemoryContext oldcxt;
 
 		if (source->data == NULL)
@@ -300,7 +300,7 @@ row_source_next(EventSource *base, OutgoingEvent *event)
 		}
 		if (!event_decode_next(VARDATA(source->data),
 							   VARSIZE(source->data) - VARHDRSZ,
-							   &source->pos, &decoded))
+							   &source->pos, decoded))
 		{
 			source->data = NULL;
 			source->row++;
@@ -309,19 +309,17 @@ row_source_next(EventSource *base, OutgoingEvent *event)
 
 		event->id = source->next_id++;
 		if (source->filter != NULL &&
-			!adapter_wants(source->filter, decoded.type, decoded.type_len))
+			!adapter_wants(source->filter, decoded->type, decoded->type_len))
 			continue;
 		event->txid = source->rows[source->row].txid;
 		event->depth = source->rows[source->row].depth;
-		event->type = decoded.type;
-		event->type_len = decoded.type_len;
+		event->type = decoded->type;
+		event->type_len = decoded->type_len;
+		/* The envelope is built by whoever needs it, in its subtransaction. */
+		event->decoded = decoded;
+		event->dbname = source->dbname;
+		event->stored_envelope = NULL;
 		event->envelope_jsonb = NULL;
-		oldcxt = MemoryContextSwitchTo(source->row_cxt);
-		initStringInfo(&buf);
-		envelope_build(&buf, event->id, &decoded, event->txid,
-					   source->dbname, 0);
-		MemoryContextSwitchTo(oldcxt);
-		event->envelope = buf.data;
 		return true;
 	}
 }
@@ -336,30 +334,33 @@ row_source_rewind(EventSource *base)
 	MemoryContextReset(source->row_cxt);
 }
 
-/* NOTIFY event on channel, without its payload if the envelope is too big. */
-static void
-notify_event(const char *channel, const OutgoingEvent *event,
-			 const DecodedEvent *decoded, const char *dbname,
-			 bool omit_payload)
+/* An event's NOTIFY texts, each built when first needed. */
+typedef struct NotifyTexts
 {
-	StringInfoData buf;
+	int64		id;
+	FullTransactionId txid;
+	const DecodedEvent *decoded;
+	const char *dbname;
+	char	   *text[2];		/* with its payload if it fits; without */
+} NotifyTexts;
 
-	if (!omit_payload && strlen(event->envelope) <= ENVELOPE_NOTIFY_MAX_BYTES)
+/*
+ * NOTIFY the event on channel, without its payload if omit_payload or if
+ * the envelope with it is too big (envelope_build_notify).
+ */
+static void
+notify_event(const char *channel, NotifyTexts *texts, bool omit_payload)
+{
+	if (texts->text[omit_payload] == NULL)
 	{
-		Async_Notify(channel, event->envelope);
-		return;
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		envelope_build_notify(&buf, texts->id, texts->decoded, texts->txid,
+							  texts->dbname, omit_payload);
+		texts->text[omit_payload] = buf.data;
 	}
-	initStringInfo(&buf);
-	envelope_build(&buf, event->id, decoded, event->txid, dbname,
-				   ENVELOPE_OMIT_PAYLOAD);
-	if (buf.len > ENVELOPE_NOTIFY_MAX_BYTES)
-	{
-		resetStringInfo(&buf);
-		envelope_build(&buf, event->id, decoded, event->txid, dbname,
-					   ENVELOPE_OMIT_PAYLOAD | ENVELOPE_OMIT_METADATA);
-	}
-	Async_Notify(channel, buf.data);
-	pfree(buf.data);
+	Async_Notify(channel, texts->text[omit_payload]);
 }
 
 /* Time the transaction txid committed, if the server tracks it, or 0. */
@@ -412,24 +413,20 @@ notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
 		first_ids[i] = state->next_id;
 		while (event_decode_next(bytes, len, &pos, &decoded))
 		{
-			OutgoingEvent event = {0};
-			StringInfoData buf;
+			NotifyTexts texts = {0};
 			ListCell   *lc;
 			int			a = 0;
 
-			event.id = state->next_id++;
-			if (event.id > state->reserved_id)
+			texts.id = state->next_id++;
+			if (texts.id > state->reserved_id)
 				elog(ERROR, "emissions event id " INT64_FORMAT " is not reserved",
-					 event.id);
-			event.txid = row->txid;
-			initStringInfo(&buf);
-			envelope_build(&buf, event.id, &decoded, row->txid,
-						   state->dbname, 0);
-			event.envelope = buf.data;
+					 texts.id);
+			texts.txid = row->txid;
+			texts.decoded = &decoded;
+			texts.dbname = state->dbname;
 
 			if (emissions_notify_channel[0] != '\0')
-				notify_event(emissions_notify_channel, &event, &decoded,
-							 state->dbname, false);
+				notify_event(emissions_notify_channel, &texts, false);
 			foreach(lc, adapters)
 			{
 				Adapter    *adapter = lfirst(lc);
@@ -437,15 +434,18 @@ notify_and_log(DeliveryState *state, List *adapters, RowSource *source,
 				if (adapter_wants(adapter, decoded.type, decoded.type_len))
 				{
 					if (adapter->kind == ADAPTER_NOTIFY)
-						notify_event(adapter->target, &event, &decoded,
-									 state->dbname, adapter->omit_payload);
+						notify_event(adapter->target, &texts,
+									 adapter->omit_payload);
 					else
 						wanted[a] = true;
 				}
 				a++;
 			}
 			*last_emitted_at = decoded.emitted_at;
-			pfree(buf.data);
+			if (texts.text[0] != NULL)
+				pfree(texts.text[0]);
+			if (texts.text[1] != NULL)
+				pfree(texts.text[1]);
 			count++;
 		}
 		if (state->next_id > first_ids[i])

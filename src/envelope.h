@@ -10,6 +10,7 @@
 
 #include "access/transam.h"
 #include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 
 #include "event_format.h"
 
@@ -20,8 +21,12 @@
 #define ENVELOPE_OMIT_PAYLOAD		0x01
 #define ENVELOPE_OMIT_METADATA		0x02
 
-extern void envelope_build(StringInfo buf, int64 id, const DecodedEvent *event,
-						   FullTransactionId txid, const char *dbname,
-						   int omit);
+extern void envelope_build_notify(StringInfo buf, int64 id,
+								  const DecodedEvent *event,
+								  FullTransactionId txid, const char *dbname,
+								  bool omit_payload);
+extern Jsonb *envelope_build_jsonb(int64 id, const DecodedEvent *event,
+								   FullTransactionId txid, const char *dbname,
+								   int omit);
 
 #endif							/* EMISSIONS_ENVELOPE_H */

@@ -20,13 +20,16 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
+#include "envelope.h"
 #include "extension.h"
 #include "retries.h"
 
@@ -37,10 +40,115 @@ backoff_seconds(int attempts)
 	return 1 << Min(Max(attempts - 1, 0), 11);
 }
 
+/* What every row of one failed call shares. */
+typedef struct FailedCall
+{
+	const Adapter *adapter;
+	const ErrorData *error;
+	TimestampTz now;
+	SPIPlanPtr	plan;
+	MemoryContext event_cxt;
+} FailedCall;
+
+/*
+ * Insert the row of one failed event, with its envelope (built now unless
+ * given) and a next try unless dead.
+ */
+static void
+insert_failure(FailedCall *call, OutgoingEvent *event, Jsonb *envelope,
+			   bool dead)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(call->event_cxt);
+	Datum		values[11];
+	char		nulls[11];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(call->adapter->name);
+	values[1] = ObjectIdGetDatum(call->adapter->owner);
+	values[2] = Int64GetDatum(event->id);
+	values[3] = FullTransactionIdGetDatum(event->txid);
+	values[4] = PointerGetDatum(cstring_to_text_with_len(event->type,
+														 event->type_len));
+	values[5] = Int32GetDatum(event->depth);
+	values[6] = JsonbPGetDatum(envelope ? envelope :
+							   outgoing_envelope_jsonb(event));
+	values[7] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(call->now,
+																1000L * backoff_seconds(1)));
+	if (dead)
+		nulls[7] = 'n';
+	values[8] = CStringGetTextDatum(unpack_sql_state(call->error->sqlerrcode));
+	values[9] = CStringGetTextDatum(call->error->message ?
+									call->error->message : "");
+	values[10] = TimestampTzGetDatum(call->now);
+	if (SPI_execute_plan(call->plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a failed delivery");
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(call->event_cxt);
+}
+
+/*
+ * Insert the rows of the events of source, or of the event one only if
+ * given, in a subtransaction, adding to *n how many.  False, with all of it
+ * rolled back, if that failed.
+ */
+static bool
+try_insert_failures(FailedCall *call, EventSource *source, OutgoingEvent *one,
+					int64 *n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner resowner = CurrentResourceOwner;
+	bool		dead = adapter_max_attempts(call->adapter) <= 1;
+	OutgoingEvent event;
+	int64		inserted = 0;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (one != NULL)
+		{
+			insert_failure(call, one, NULL, dead);
+			inserted++;
+		}
+		else
+		{
+			source->rewind(source);
+			while (source->next(source, &event))
+			{
+				insert_failure(call, &event, NULL, dead);
+				inserted++;
+			}
+		}
+		ReleaseCurrentSubTransaction();
+		*n += inserted;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = resowner;
+	MemoryContextReset(call->event_cxt);
+	return ok;
+}
+
 /*
  * Record the failed call of adapter for the events of source (its first
  * try).  Returns how many events it recorded.  Runs in the delivery
  * transaction, with SPI connected.
+ *
+ * An event whose envelope cannot be built (too large for jsonb) is what
+ * most likely made the call fail, and cannot be kept for a retry either:
+ * it is kept as a dead letter at once, its envelope without payload and
+ * metadata (which stay readable through emissions_event() for as long as
+ * the log keeps them).  So that nothing an event holds can fail the
+ * delivery transaction, the rows are inserted in a subtransaction, and
+ * if that fails, each in one of its own.
  */
 int64
 retries_record(const Adapter *adapter, EventSource *source,
@@ -50,57 +158,47 @@ retries_record(const Adapter *adapter, EventSource *source,
 		TEXTOID, OIDOID, INT8OID, XID8OID, TEXTOID, INT4OID, JSONBOID,
 		TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID
 	};
-	bool		dead = adapter_max_attempts(adapter) <= 1;
-	TimestampTz next = TimestampTzPlusMilliseconds(now, 1000L * backoff_seconds(1));
-	SPIPlanPtr	plan;
+	FailedCall	call;
 	char	   *sql;
 	OutgoingEvent event;
 	int64		n = 0;
-	MemoryContext event_cxt;
 
 	sql = psprintf("INSERT INTO %s (adapter, adapter_owner, event_id, txid, type,"
 				   " depth, envelope, attempts, next_attempt_at, sqlstate, message,"
 				   " first_failed_at, failed_at)"
 				   " VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $11)",
 				   emissions_qualified_name("emissions_failed_deliveries"));
-	plan = SPI_prepare(sql, lengthof(argtypes), (Oid *) argtypes);
-	if (plan == NULL)
+	call.plan = SPI_prepare(sql, lengthof(argtypes), (Oid *) argtypes);
+	if (call.plan == NULL)
 		elog(ERROR, "could not prepare the record of a failed delivery: %s",
 			 SPI_result_code_string(SPI_result));
+	call.adapter = adapter;
+	call.error = error;
+	call.now = now;
+	call.event_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										   "emissions failed event",
+										   ALLOCSET_DEFAULT_SIZES);
 
-	event_cxt = AllocSetContextCreate(CurrentMemoryContext,
-									  "emissions failed event",
-									  ALLOCSET_DEFAULT_SIZES);
-	source->rewind(source);
-	while (source->next(source, &event))
+	if (!try_insert_failures(&call, source, NULL, &n))
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(event_cxt);
-		Datum		values[11];
-		char		nulls[11];
-
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = CStringGetTextDatum(adapter->name);
-		values[1] = ObjectIdGetDatum(adapter->owner);
-		values[2] = Int64GetDatum(event.id);
-		values[3] = FullTransactionIdGetDatum(event.txid);
-		values[4] = PointerGetDatum(cstring_to_text_with_len(event.type,
-															 event.type_len));
-		values[5] = Int32GetDatum(event.depth);
-		values[6] = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
-		values[7] = TimestampTzGetDatum(next);
-		if (dead)
-			nulls[7] = 'n';
-		values[8] = CStringGetTextDatum(unpack_sql_state(error->sqlerrcode));
-		values[9] = CStringGetTextDatum(error->message ? error->message : "");
-		values[10] = TimestampTzGetDatum(now);
-		if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record a failed delivery");
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextReset(event_cxt);
-		n++;
+		source->rewind(source);
+		while (source->next(source, &event))
+		{
+			if (!try_insert_failures(&call, source, &event, &n))
+			{
+				Assert(event.decoded != NULL);
+				insert_failure(&call, &event,
+							   envelope_build_jsonb(event.id, event.decoded,
+													event.txid, event.dbname,
+													ENVELOPE_OMIT_PAYLOAD |
+													ENVELOPE_OMIT_METADATA),
+							   true);
+				n++;
+			}
+		}
 	}
-	MemoryContextDelete(event_cxt);
-	SPI_freeplan(plan);
+	MemoryContextDelete(call.event_cxt);
+	SPI_freeplan(call.plan);
 	return n;
 }
 
@@ -231,8 +329,10 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
 		row->event.type = SPI_getvalue(tuple, desc, 5);
 		row->event.type_len = strlen(row->event.type);
 		row->event.depth = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
-		row->event.envelope_jsonb =
-			DatumGetJsonbPCopy(SPI_getbinval(tuple, desc, 7, &isnull));
+		/* Read when delivered: a large one is not held in memory meanwhile. */
+		row->event.stored_envelope = (struct varlena *)
+			DatumGetPointer(datumCopy(SPI_getbinval(tuple, desc, 7, &isnull),
+									  false, -1));
 		MemoryContextSwitchTo(oldcxt);
 	}
 
