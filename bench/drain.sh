@@ -19,7 +19,9 @@
 # drain, the backlog's maximum, its value when the producers stop and its
 # growth over the run's second half, and the goal (backlog bounded) marked
 # PASS or MISS.  Exits non-zero only when the benchmark itself broke
-# (pgbench errors, events not delivered, sink rows missing or doubled).
+# (pgbench errors, events not delivered, sink rows missing or doubled, the
+# events_delivered counter not grown by the events produced), and says
+# BROKEN.
 #
 # Usage: bash bench/drain.sh        (as root, from anywhere; ~2.5 minutes)
 # Environment: DURATION (seconds per run, 60), CLIENTS (8), EVENTS (events
@@ -132,7 +134,8 @@ run_drain() {
 		"$(calc "%.3f" "$t2 - $t0")" "$rows" "$distinct" "$ok" \
 		"$(calc "%.2f" "$c2 - $c0")" >>"$CLUSTER/runs.tsv"
 	if [ "$((d2 - d0))" -ne "$events" ]; then
-		echo "# $key: $events events produced, but events_delivered grew by $((d2 - d0))" >&2
+		echo "# BROKEN: $key: $events events produced, but events_delivered grew by $((d2 - d0))" >&2
+		broken=1
 	fi
 	echo "# $key: $events events, $(calc "%.0f" "$tps") tps; backlog max $maxb," \
 		"$p1 at the end, growth $slope/s; drained $(calc "%.1f" "$t2 - $t1") s later" >&2
@@ -193,6 +196,6 @@ echo
 echo "# report written to ${report#"$top"/}"
 
 if [ "$broken" -ne 0 ]; then
-	echo "# the benchmark itself had errors (see the messages above)" >&2
+	echo "# BROKEN: the benchmark itself had errors (see the messages above)" >&2
 	exit 1
 fi

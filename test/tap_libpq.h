@@ -246,26 +246,30 @@ delivered(PGconn *conn)
 /*
  * Reload the server's configuration and wait until a new session on dbname
  * (NULL: the environment's database) shows want for setting, then give the
- * workers a moment to reload it too.
+ * workers a moment to reload it too.  Bails out if the setting has not
+ * taken effect after 10 s: what follows would test the old value.
  */
 static TAP_UNUSED void
 reload_and_wait(PGconn *admin, const char *dbname, const char *setting,
 				const char *want)
 {
 	char		sql[256];
+	char		seen[1024] = "";
 
 	snprintf(sql, sizeof(sql), "SHOW %s", setting);
 	run(admin, "SELECT pg_reload_conf()");
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 100 && strcmp(seen, want) != 0; i++)
 	{
 		PGconn	   *c = connect_to(dbname, show_notice);
-		bool		seen = strcmp(value(c, sql, NULL), want) == 0;
 
+		snprintf(seen, sizeof(seen), "%s", value(c, sql, NULL));
 		PQfinish(c);
-		if (seen)
-			break;
-		usleep(100 * 1000);
+		if (strcmp(seen, want) != 0)
+			usleep(100 * 1000);
 	}
+	if (strcmp(seen, want) != 0)
+		bail("%s took effect after a reload: expected %s, got %s", setting,
+			 want, seen);
 	usleep(500 * 1000);
 }
 
