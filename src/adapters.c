@@ -16,6 +16,10 @@
  * A call that fails is rolled back alone and its error returned; the
  * caller records it for a retry.  All events of a source transaction go to
  * an adapter in one call, so a table adapter shows all of them or none.
+ * Each event's insert or function call that runs longer than
+ * emissions.adapter_timeout is cancelled as a query cancel is (57014, lock
+ * waits included), so that the call fails like any other; the cancel comes
+ * again every 100 ms should the code catch it.
  *
  * Table adapters insert one row per event: the columns of the table named
  * like envelope fields are filled from the envelope with
@@ -37,6 +41,7 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -47,6 +52,8 @@
 #include "utils/snapmgr.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "adapters.h"
 #include "buffer.h"
@@ -60,7 +67,15 @@ static const char *const envelope_fields[] = {
 	"id", "type", "payload", "metadata", "emitted_at", "txid", "database"
 };
 
+/*
+ * After emissions.adapter_timeout, a call is cancelled, and again every so
+ * many milliseconds, should its code catch the cancellation and go on.
+ */
+#define ADAPTER_CANCEL_REPEAT_MS	100
+
 static MemoryContext adapters_cxt = NULL;
+static TimeoutId call_timeout_id;
+static volatile sig_atomic_t call_timed_out = false;
 static List *adapters = NIL;
 static bool adapters_valid = false;
 static Oid	adapters_relid = InvalidOid;
@@ -74,7 +89,49 @@ adapters_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * Prepare the cache; called once when the delivery worker starts.
+ * Timeout handler: cancel the running adapter call as a query cancel does
+ * (57014 at its next CHECK_FOR_INTERRUPTS, lock waits included).
+ */
+static void
+call_timeout_handler(void)
+{
+	call_timed_out = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * Start counting emissions.adapter_timeout again: for the setup of a call
+ * (its target's lock may be waited for), then for each event's insert or
+ * function call.
+ */
+static void
+arm_call_timeout(void)
+{
+	call_timed_out = false;
+	if (emissions_adapter_timeout_ms > 0)
+		enable_timeout_every(call_timeout_id,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														 emissions_adapter_timeout_ms),
+							 ADAPTER_CANCEL_REPEAT_MS);
+}
+
+/*
+ * Stop counting.  A cancel that came as the call ended anyway is dropped,
+ * so that it cannot fail the delivery transaction outside the call.
+ */
+static void
+disarm_call_timeout(void)
+{
+	disable_timeout(call_timeout_id, false);
+	if (call_timed_out)
+		QueryCancelPending = false;
+}
+
+/*
+ * Prepare the cache and the call timeout; called once when the delivery
+ * worker starts.
  */
 void
 adapters_init(void)
@@ -83,6 +140,7 @@ adapters_init(void)
 										 "emissions adapters",
 										 ALLOCSET_SMALL_SIZES);
 	CacheRegisterRelcacheCallback(adapters_relcache_callback, (Datum) 0);
+	call_timeout_id = RegisterTimeout(USER_TIMEOUT, call_timeout_handler);
 }
 
 /*
@@ -407,6 +465,7 @@ deliver_to_table(Adapter *adapter, EventSource *source, MemoryContext event_cxt)
 		 * The buffer opens only if they do.
 		 */
 		emissions_buffer_enter_handler(event.depth + 1, false);
+		arm_call_timeout();
 		rc = SPI_execute_plan(adapter->insert_plan, &arg, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "insert of adapter \"%s\" failed: %s",
@@ -455,6 +514,7 @@ deliver_to_function(Adapter *adapter, EventSource *source,
 
 		emissions_buffer_enter_handler(event.depth + 1, true);
 		PushActiveSnapshot(GetTransactionSnapshot());
+		arm_call_timeout();
 		(void) FunctionCallInvoke(fcinfo);
 		PopActiveSnapshot();
 		emissions_buffer_leave_handler();
@@ -517,10 +577,12 @@ adapter_deliver(Adapter *adapter, EventSource *source, ErrorData **error)
 							adapter->name),
 					 errhint("A superuser can drop the adapter with emissions_drop_adapter().")));
 		SetUserIdAndSecContext(adapter->owner, sec_context);
+		arm_call_timeout();
 		if (adapter->kind == ADAPTER_TABLE)
 			deliver_to_table(adapter, source, event_cxt);
 		else
 			deliver_to_function(adapter, source, event_cxt);
+		disarm_call_timeout();
 		AtEOXact_GUC(false, save_nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 
@@ -530,9 +592,16 @@ adapter_deliver(Adapter *adapter, EventSource *source, ErrorData **error)
 	}
 	PG_CATCH();
 	{
+		bool		timed_out = call_timed_out;
+
+		disarm_call_timeout();
 		MemoryContextSwitchTo(cxt);
 		*error = CopyErrorData();
 		FlushErrorState();
+		if (timed_out && (*error)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			(*error)->message =
+				psprintf("canceling adapter call after emissions.adapter_timeout (%d ms)",
+						 emissions_adapter_timeout_ms);
 
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);

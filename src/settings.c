@@ -29,6 +29,7 @@ int			emissions_poll_interval_ms = 1000;
 int			emissions_batch_size = 1000;
 int			emissions_max_attempts = 5;
 int			emissions_max_cascade_depth = 8;
+int			emissions_adapter_timeout_ms = 30000;
 int			emissions_retention_s = 3600;
 
 static const struct config_enum_entry log_dropped_options[] = {
@@ -140,6 +141,17 @@ emissions_define_settings(void)
 							1000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.adapter_timeout",
+							"Longest an adapter's insert or function call for one event may run before it is cancelled and counted as failed; 0 disables the limit.",
+							NULL,
+							&emissions_adapter_timeout_ms,
+							30000,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("emissions.retention",
