@@ -74,23 +74,35 @@ read_list() {
 	local kind name extra file
 	declare -gA listed=()
 	declare -ga regress=() isolation=() program=() script=()
+	if [ ! -f test/tests.list ]; then
+		not_ok "test/tests.list exists"
+		return 0
+	fi
 	while read -r kind name extra; do
 		case "$kind" in
 		"" | "#"*) continue ;;
-		regress | isolation | program | script) ;;
+		regress)
+			regress+=("$name")
+			file="sql/$name.sql expected/$name.out"
+			;;
+		isolation)
+			isolation+=("$name")
+			file="specs/$name.spec expected/$name.out"
+			;;
+		program)
+			program+=("$name")
+			file="test/$name.c"
+			;;
+		script)
+			script+=("$name")
+			file="test/$name.sh"
+			;;
 		*)
 			not_ok "test/tests.list: unknown kind of test: $kind"
 			continue
 			;;
 		esac
 		listed["$kind $name"]=1
-		eval "$kind+=(\"\$name\")"
-		case "$kind" in
-		regress) file="sql/$name.sql expected/$name.out" ;;
-		isolation) file="specs/$name.spec expected/$name.out" ;;
-		program) file="test/$name.c" ;;
-		script) file="test/$name.sh" ;;
-		esac
 		for file in $file; do
 			[ -e "$file" ] || not_ok "$kind test $name: $file exists"
 		done
