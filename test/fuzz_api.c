@@ -3473,9 +3473,10 @@ check_handlers(void)
  * became superuser, its code never ran as another role (not in a backend,
  * not in the worker: the server log), the trap was live (it ran as the
  * role itself), no call met an internal error, and what was committed is
- * delivered.  Then: events of tens of megabytes, and terminations of the
+ * delivered.  Then: events of tens of megabytes, terminations of the
  * launcher and of the delivery workers, after which delivery goes on with
- * exactly one worker per database and every event delivered once.
+ * exactly one worker per database and every event delivered once, and
+ * handlers that outlast emissions.adapter_timeout.
  */
 #define HOSTILE_DB "emissions_fuzz_hostile"
 #define HOSTILE_ROLE "emissions_fuzz_hostile_role"
@@ -3755,6 +3756,99 @@ hostile_most_workers(PGconn *admin)
 }
 
 /*
+ * The hostile role's handlers that outlast emissions.adapter_timeout (set
+ * to 1 s here): one sleeps, one waits on a lock another session of the
+ * role holds; each is cancelled and becomes a dead letter (57014).  A
+ * third catches each cancellation and sleeps again, 30 times: cancelled
+ * again every 100 ms, it gives up within seconds.  An event committed
+ * after them is delivered meanwhile, once, long before the 90 s the three
+ * would take.  Skipped on a server without the setting.
+ */
+static void
+hostile_slow_handlers(PGconn *admin, PGconn *su)
+{
+	static const char *const adapters[][2] = {
+		{"hostile_sleep", "hmal.sleeper"},
+		{"hostile_lock", "hmal.locker"},
+		{"hostile_stubborn", "hmal.stubborn"}
+	};
+	PGconn	   *c;
+	PGconn	   *holder;
+	double		start;
+	double		elapsed;
+
+	if (strcmp(value(su, "SELECT current_setting('emissions.adapter_timeout',"
+					 " true) IS NOT NULL", NULL), "t") != 0)
+	{
+		report(true, "slow handlers are cancelled # SKIP no"
+			   " emissions.adapter_timeout");
+		return;
+	}
+	run(admin, "ALTER SYSTEM SET emissions.adapter_timeout = '1s'");
+	reload_and_wait(admin, HOSTILE_DB, "emissions.adapter_timeout", "1s");
+	c = connect_to(HOSTILE_DB, hostile_notice);
+	run(c, "SET ROLE " HOSTILE_ROLE);
+	run(c, "CREATE TABLE hmal.locked (x integer)");
+	run(c, "CREATE FUNCTION hmal.sleeper(e jsonb) RETURNS void LANGUAGE sql"
+		" AS 'SELECT pg_catalog.pg_sleep(30)'");
+	run(c, "CREATE FUNCTION hmal.locker(e jsonb) RETURNS void"
+		" LANGUAGE plpgsql AS $$ BEGIN"
+		" LOCK TABLE hmal.locked IN ACCESS EXCLUSIVE MODE; END $$");
+	run(c, "CREATE FUNCTION hmal.stubborn(e jsonb) RETURNS void"
+		" LANGUAGE plpgsql AS $$ BEGIN"
+		" FOR i IN 1..30 LOOP"
+		"  BEGIN PERFORM pg_catalog.pg_sleep(1);"
+		"  EXCEPTION WHEN query_canceled THEN NULL; END;"
+		" END LOOP; END $$");
+	for (int i = 0; i < (int) lengthof(adapters); i++)
+	{
+		char		sql[256];
+
+		snprintf(sql, sizeof(sql), "SELECT emissions_add_adapter('%s',"
+				 " 'function', '%s', 'hostile.slow', '{\"max_attempts\": 1}')",
+				 adapters[i][0], adapters[i][1]);
+		run(c, sql);
+	}
+	holder = connect_to(HOSTILE_DB, hostile_notice);
+	run(holder, "SET ROLE " HOSTILE_ROLE);
+	run(holder, "BEGIN");
+	run(holder, "LOCK TABLE hmal.locked IN ACCESS EXCLUSIVE MODE");
+
+	start = now_ms();
+	run(c, "SELECT emissions_start(), emissions_emit('hostile.slow')");
+	run(c, "SELECT emissions_start(), emissions_emit('hostile.quick')");
+	check("an event after handlers that outlast emissions.adapter_timeout"
+		  " is delivered", "t",
+		  value(c, "SELECT emissions_wait_delivered('60s')", NULL));
+	elapsed = (now_ms() - start) / 1000;
+	report(elapsed < 20 * slow, "it is delivered in %.1f s past three"
+		   " handlers of 30 s each (less than 20 s)", elapsed);
+	check("a handler that sleeps or waits on a lock past"
+		  " emissions.adapter_timeout is cancelled and becomes a dead letter",
+		  "hostile_lock:57014,hostile_sleep:57014",
+		  wait_for(su, "SELECT string_agg(adapter || ':' || sqlstate, ','"
+				   " ORDER BY adapter) FROM emissions_dead_letters"
+				   " WHERE type = 'hostile.slow'", NULL,
+				   "hostile_lock:57014,hostile_sleep:57014", 30000 * slow));
+	check("the event after them is delivered once", "1",
+		  value(su, "SELECT count(*) FROM emissions_events(0, 2147483647)"
+				" WHERE type = 'hostile.quick'", NULL));
+	run(holder, "ROLLBACK");
+	PQfinish(holder);
+	for (int i = 0; i < (int) lengthof(adapters); i++)
+	{
+		char		sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT emissions_drop_adapter('%s')",
+				 adapters[i][0]);
+		run(c, sql);
+	}
+	PQfinish(c);
+	run(admin, "ALTER SYSTEM RESET emissions.adapter_timeout");
+	reload_and_wait(admin, HOSTILE_DB, "emissions.adapter_timeout", "30s");
+}
+
+/*
  * The attacker's moves (see above); admin is a superuser's connection to
  * the environment's database.
  */
@@ -3922,6 +4016,7 @@ hostile_moves(PGconn *admin, const char *log, long log_offset)
 				"  (WHERE type = 'hostile.term')"
 				" || ' ' || (count(*) = count(DISTINCT id))"
 				" FROM emissions_events(0, 2147483647)", NULL));
+	hostile_slow_handlers(admin, su);
 	PQfinish(su);
 	run(admin, "DROP DATABASE " HOSTILE_DB " WITH (FORCE)");
 	run(admin, "DROP ROLE " HOSTILE_ROLE);
