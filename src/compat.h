@@ -12,8 +12,9 @@
  * - 16 renamed the per-object privilege and ownership checks
  *   (pg_proc_aclcheck, pg_database_ownercheck, ...) to object_aclcheck and
  *   object_ownercheck, taking the object's catalog; gave
- *   stringToQualifiedNameList an error-saving context (NULL: throw); and
- *   added BufFileReadExact, which raises the error for a short read.
+ *   stringToQualifiedNameList an error-saving context (NULL: throw); made
+ *   have_createdb_privilege public; and added BufFileReadExact, which
+ *   raises the error for a short read.
  * - 17 lets an extension name its wait events (WaitEventExtensionNew), so
  *   pg_stat_activity.wait_event says what an emissions process waits for
  *   instead of a bare "Extension".
@@ -25,13 +26,18 @@
 #ifndef EMISSIONS_COMPAT_H
 #define EMISSIONS_COMPAT_H
 
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_tablespace.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "storage/buffile.h"
 #include "utils/acl.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/wait_event.h"
 
 #if PG_VERSION_NUM < 150000
@@ -79,6 +85,29 @@ object_ownercheck(Oid classid, Oid objectid, Oid roleid)
 	elog(ERROR, "unexpected catalog %u in object_ownercheck", classid);
 	return false;				/* keep compiler quiet */
 }
+
+/*
+ * Whether the current user may create databases: PostgreSQL's own function
+ * is public from 16 on (and in late 15 minor releases only), so 15 gets
+ * this copy of it, whatever its minor release.
+ */
+static inline bool
+emissions_have_createdb_privilege(void)
+{
+	bool		result = false;
+	HeapTuple	utup;
+
+	if (superuser())
+		return true;
+	utup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (HeapTupleIsValid(utup))
+	{
+		result = ((Form_pg_authid) GETSTRUCT(utup))->rolcreatedb;
+		ReleaseSysCache(utup);
+	}
+	return result;
+}
+#define have_createdb_privilege() emissions_have_createdb_privilege()
 
 /* Read exactly size bytes from file, or raise an error. */
 static inline void
