@@ -25,7 +25,7 @@
  * SIGTERM) is started again after a delay that doubles with each failure
  * in a row, up to a minute, so a worker that keeps failing does not flood
  * the log.  Databases held off in the registry (DROP DATABASE and the like
- * are running) are not started until the hold expires.
+ * are running) are not started until the hold expires or is released.
  *
  *-------------------------------------------------------------------------
  */
@@ -416,7 +416,11 @@ reconcile(MemoryContext cxt)
 			continue;
 
 		if (emissions_registry_held(entry->dbid, now, &until))
-			entry->next_start = Max(entry->next_start, until);
+		{
+			/* Until it expires, or is released (which wakes us). */
+			wake = Min(wake, until);
+			continue;
+		}
 		if (entry->next_start <= now && !start_worker(entry, now))
 			entry->next_start = TimestampTzPlusMilliseconds(now, 5000);
 		if (entry->state == DB_IDLE)

@@ -293,6 +293,28 @@ emissions_registry_worker_running(Oid dbid, pid_t pid)
 	return running;
 }
 
+/*
+ * End dbid's hold early, the command that needed its worker gone being
+ * over, and wake the launcher to start the worker again.  Cannot fail.
+ */
+void
+emissions_registry_release_hold(Oid dbid)
+{
+	Latch	   *latch;
+	int			i;
+
+	if (registry == NULL)
+		return;
+	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
+	for (i = 0; i < REGISTRY_MAX_HOLDS; i++)
+		if (registry->holds[i].dbid == dbid)
+			registry->holds[i].until = 0;
+	latch = registry->launcher_latch;
+	LWLockRelease(registry->lock);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
 /* Whether dbid is held off at now (*until: till when); caller holds lock. */
 static bool
 is_held(Oid dbid, TimestampTz now, TimestampTz *until)

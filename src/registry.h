@@ -28,6 +28,7 @@ extern pid_t emissions_registry_worker_pid(Oid dbid);
 extern int	emissions_registry_hold_workers(Oid dbid, int hold_ms,
 											pid_t *pids);
 extern bool emissions_registry_worker_running(Oid dbid, pid_t pid);
+extern void emissions_registry_release_hold(Oid dbid);
 
 /* Why a worker left, as it told the registry before exiting. */
 typedef enum WorkerExit

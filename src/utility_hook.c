@@ -10,7 +10,9 @@
  * registry (the launcher starts no worker for it for a while, and a worker
  * already starting cannot attach), stops every worker it has with SIGTERM
  * and waits for them to exit.  If the command then fails, the launcher
- * starts the worker again once the hold expires.
+ * starts the worker again once the hold expires.  CREATE DATABASE needs
+ * the template's worker gone only while it copies: once it has run, or
+ * failed, the hold ends and the worker is back within about a second.
  *
  * Stopping a worker stops delivery for everyone in that database, so the
  * hook does it only when the command will pass PostgreSQL's own checks,
@@ -61,10 +63,10 @@ static uint32 wait_event = 0;
 
 /*
  * Hold database dbid off and stop every delivery worker it has, waiting
- * for them to exit.  The caller has checked that the command at hand will
- * pass PostgreSQL's checks.
+ * for them to exit; returns dbid.  The caller has checked that the command
+ * at hand will pass PostgreSQL's checks.
  */
-static void
+static Oid
 stop_workers(Oid dbid)
 {
 	pid_t		pids[REGISTRY_MAX_WORKERS];
@@ -88,6 +90,7 @@ stop_workers(Oid dbid)
 			waited += 10;
 		}
 	}
+	return dbid;
 }
 
 /*
@@ -150,16 +153,17 @@ before_drop(DropdbStmt *stmt)
 
 	if (OidIsValid(dbid) && owns_database(dbid) && !istemplate &&
 		dbid != MyDatabaseId)
-		stop_workers(dbid);
+		(void) stop_workers(dbid);
 }
 
 /*
  * CREATE DATABASE: createdb() requires the CREATEDB attribute, membership
  * in the new owner, a template the caller may copy (marked datistemplate,
  * or owned by the caller) and a name not taken.  The template is what
- * must have no other session.
+ * must have no other session.  Returns the template held off, or
+ * InvalidOid.
  */
-static void
+static Oid
 before_create(CreatedbStmt *stmt)
 {
 	const char *template = option_value(stmt->options, "template");
@@ -168,15 +172,16 @@ before_create(CreatedbStmt *stmt)
 	Oid			dbid;
 
 	if (!have_createdb_privilege())
-		return;
+		return InvalidOid;
 	if (owner != NULL &&
 		!is_member_of_role(GetUserId(), get_role_oid(owner, true)))
-		return;
+		return InvalidOid;
 	if (OidIsValid(get_database_oid(stmt->dbname, true)))
-		return;
+		return InvalidOid;
 	dbid = database_info(template ? template : "template1", &istemplate, NULL);
 	if (OidIsValid(dbid) && (istemplate || owns_database(dbid)))
-		stop_workers(dbid);
+		return stop_workers(dbid);
+	return InvalidOid;
 }
 
 /*
@@ -191,7 +196,7 @@ before_rename(RenameStmt *stmt)
 	if (OidIsValid(dbid) && owns_database(dbid) && have_createdb_privilege() &&
 		dbid != MyDatabaseId &&
 		!OidIsValid(get_database_oid(stmt->newname, true)))
-		stop_workers(dbid);
+		(void) stop_workers(dbid);
 }
 
 /*
@@ -203,7 +208,7 @@ static void
 before_move(AlterDatabaseStmt *stmt)
 {
 	const char *name = option_value(stmt->options, "tablespace");
-	Oid			current;
+	Oid			current = InvalidOid;
 	Oid			dbid;
 	Oid			spcid;
 
@@ -216,7 +221,22 @@ before_move(AlterDatabaseStmt *stmt)
 		spcid != GLOBALTABLESPACE_OID &&
 		object_aclcheck(TableSpaceRelationId, spcid, GetUserId(),
 						ACL_CREATE) == ACLCHECK_OK)
-		stop_workers(dbid);
+		(void) stop_workers(dbid);
+}
+
+/* Run the command: the next hook, or PostgreSQL's own. */
+static void
+run_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			ProcessUtilityContext context, ParamListInfo params,
+			QueryEnvironment *queryEnv, DestReceiver *dest,
+			QueryCompletion *qc)
+{
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
 }
 
 static void
@@ -226,6 +246,7 @@ emissions_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 						 DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
+	Oid			copied = InvalidOid;
 
 	switch (nodeTag(parsetree))
 	{
@@ -233,7 +254,7 @@ emissions_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			before_drop((DropdbStmt *) parsetree);
 			break;
 		case T_CreatedbStmt:
-			before_create((CreatedbStmt *) parsetree);
+			copied = before_create((CreatedbStmt *) parsetree);
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) parsetree)->renameType == OBJECT_DATABASE)
@@ -250,12 +271,23 @@ emissions_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			break;
 	}
 
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-							queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	if (!OidIsValid(copied))
+	{
+		run_utility(pstmt, queryString, readOnlyTree, context, params,
+					queryEnv, dest, qc);
+		return;
+	}
+	/* The template's worker may come back once the copy is over. */
+	PG_TRY();
+	{
+		run_utility(pstmt, queryString, readOnlyTree, context, params,
+					queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		emissions_registry_release_hold(copied);
+	}
+	PG_END_TRY();
 }
 
 /*
