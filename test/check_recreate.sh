@@ -12,7 +12,9 @@
 # its WAL flush, and wal_writer_delay is long here, so the crash usually
 # loses that delivery): the events come back, and every id seen before the
 # crash still names the event it named, and any event delivered again gets
-# an id above all of them.
+# an id above all of them.  Last, DROP EXTENSION and CREATE EXTENSION in
+# two transactions, back to back, ten times: each time a worker serves the
+# new stream.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -94,5 +96,22 @@ check_eq "the reservation is still above every id" "t" "$(q "
 	SELECT s.reserved_id >= e.max
 	  FROM emissions_state AS s,
 		   (SELECT max(id) FROM emissions_events(0, 100000)) AS e")"
+
+# The same in two transactions, back to back, ten times: whether the worker
+# sees the extension missing in between (it exits, and the CREATE EXTENSION
+# that follows brings a worker back, however close behind it commits) or
+# sees it recreated (it starts afresh), each new stream starts at id 1 with
+# its ids reserved, and is delivered.
+bad=""
+for round in $(seq 1 10); do
+	q "DROP EXTENSION emissions" >/dev/null
+	q "CREATE EXTENSION emissions" >/dev/null
+	emit 1 3 rc.again
+	got="$(drained)|$(q "SELECT count(*), min(id), bool_and(id <= (SELECT
+			reserved_id FROM emissions_state)) FROM emissions_events(0, 1000)")"
+	[ "$got" = "t|3|1|t" ] || bad="$bad round $round: $got;"
+done
+check_eq "DROP EXTENSION then CREATE EXTENSION, ten times: fresh, delivered" \
+	"" "$bad"
 
 done_testing
