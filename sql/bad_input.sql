@@ -72,17 +72,20 @@ RESET default_transaction_read_only;
 
 -- Calls from a parallel operation are refused (25000).  The functions are
 -- PARALLEL UNSAFE, so this needs a superuser to mislabel one first.
+-- (force_parallel_mode is called debug_parallel_query from 16 on.)
 BEGIN;
 ALTER FUNCTION emissions_emit(text, jsonb, jsonb) PARALLEL SAFE;
 ALTER FUNCTION emissions_start() PARALLEL SAFE;
-SET LOCAL force_parallel_mode = on;
+SELECT set_config(CASE WHEN current_setting('server_version_num')::int < 160000
+	THEN 'force_parallel_mode' ELSE 'debug_parallel_query' END, 'on', true) AS forced;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SELECT emissions_start();
 ROLLBACK;
 BEGIN;
 ALTER FUNCTION emissions_emit(text, jsonb, jsonb) PARALLEL SAFE;
-SET LOCAL force_parallel_mode = on;
+SELECT set_config(CASE WHEN current_setting('server_version_num')::int < 160000
+	THEN 'force_parallel_mode' ELSE 'debug_parallel_query' END, 'on', true) AS forced;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SELECT emissions_emit('bad.parallel');

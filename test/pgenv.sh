@@ -26,8 +26,9 @@ set -euo pipefail
 
 CACHE=/var/cache/emissions
 MIRROR=http://deb.debian.org/debian
-# Bump when the package list changes: an older chroot gets what is missing.
-LAYOUT=1
+# Bump when the package list or the sources change: an older chroot is
+# brought up to date in place.
+LAYOUT=2
 
 usage() {
 	echo "usage: bash test/pgenv.sh VERSION -- COMMAND [ARG...]" >&2
@@ -95,7 +96,13 @@ mount_into() {
 		esac
 		MOUNTED+=("$dir$src")
 	done
+	# The host's name servers, and the certificate authorities it trusts
+	# (a proxy on the way to a package registry may need one of its own).
 	cp -L /etc/resolv.conf "$dir/etc/resolv.conf" 2>/dev/null || true
+	if [ -s /etc/ssl/certs/ca-certificates.crt ] &&
+		[ -d "$dir/etc/ssl/certs" ]; then
+		cp -L /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
+	fi
 }
 
 # EXIT trap: unmount everything mounted here, innermost first.
@@ -131,15 +138,15 @@ create() {
 	if ! debootstrap --variant=minbase "$suite" "$tmp" "$MIRROR" \
 		>"$tmp.log" 2>&1; then
 		tail -n 20 "$tmp.log" >&2
-		say "debootstrap failed"
+		say "debootstrap failed (log: $tmp.log)"
 		return 1
 	fi
+	say "debootstrap took $(($(date +%s) - start)) s"
 	provision "$tmp" || return 1
 	# Complete: only now does it get the name that marks it usable.
 	elapsed=$(($(date +%s) - start))
 	echo "$(date -u +%FT%TZ) $elapsed s" >"$tmp/etc/emissions-pgenv.created"
 	mv "$tmp" "$root"
-	rm -f "$tmp.log"
 	say "made in $elapsed s ($(du -sm "$root" | cut -f1) MB)"
 }
 
@@ -155,17 +162,25 @@ provision() {
 	chmod 755 "$dir/usr/sbin/policy-rc.d"
 	echo 'Acquire::Check-Valid-Until "false";' \
 		>"$dir/etc/apt/apt.conf.d/99emissions"
+	# A released suite's users also have its updates and security fixes.
+	echo "deb $MIRROR $suite main" >"$dir/etc/apt/sources.list"
+	if [ "$suite" != sid ]; then
+		echo "deb $MIRROR $suite-updates main" >>"$dir/etc/apt/sources.list"
+		echo "deb http://deb.debian.org/debian-security $suite-security main" \
+			>>"$dir/etc/apt/sources.list"
+	fi
 	mount_into "$dir"
 	say "installing ${packages[*]}"
-	{ chroot_apt "$dir" update && chroot_apt "$dir" install \
-		--no-install-recommends "${packages[@]}" &&
+	{ chroot_apt "$dir" update && chroot_apt "$dir" dist-upgrade &&
+		chroot_apt "$dir" install --no-install-recommends "${packages[@]}" &&
 		chroot_apt "$dir" clean; } >>"$dir.log" 2>&1 || status=$?
 	unmount_all
 	if [ "$status" -ne 0 ]; then
 		tail -n 20 "$dir.log" >&2
-		say "installing the packages failed"
+		say "installing the packages failed (log: $dir.log)"
 		return 1
 	fi
+	rm -f "$dir.log"
 	echo "$stamp" >"$dir/etc/emissions-pgenv"
 }
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # test/run.sh: run every emissions test against a throwaway cluster.
 #
+# PG_MAJOR=N runs the suite on PostgreSQL N alone (on this machine, or in
+# test/pgenv.sh's environment for N when this machine has no such server);
+# without PG_MAJOR, test/all_versions.sh runs it on 15, 17 and 18.
+#
 # Installs what is missing, builds and installs the extension, starts a
 # cluster with the library preloaded, then runs the pg_regress and isolation
 # suites (make installcheck), then the programs in test/bin/ (built from
@@ -15,6 +19,8 @@
 # "N passed, N failed, N skipped", and the exit status is non-zero if
 # anything failed or nothing passed.
 set -euo pipefail
+# PG_MAJOR picks one PostgreSQL version; unset, every tested version runs.
+[ -n "${PG_MAJOR:-}" ] || exec bash "$(dirname "$0")/all_versions.sh" "$@"
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
 become_root "$@"
