@@ -184,22 +184,30 @@ provision() {
 	echo "$stamp" >"$dir/etc/emissions-pgenv"
 }
 
-# Stop every PostgreSQL server running from the chroot, by its data
-# directory; print how many there were.
+# Stop what COMMAND left running: every process of this run's mount
+# namespace but this script.  A PostgreSQL server is stopped by its data
+# directory (pg_ctl -m immediate), anything else is killed.  Prints how
+# many processes were left.
 stop_leftovers() {
-	local pid data n=0
+	local pid data n=0 ns
+	ns="$(readlink /proc/$$/ns/mnt)"
 	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+		[ "$pid" != $$ ] && [ "$pid" != "$BASHPID" ] || continue
+		[ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$ns" ] || continue
 		[ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$root" ] || continue
-		[ -r "/proc/$pid/cmdline" ] || continue
-		data="$(tr '\0' '\n' <"/proc/$pid/cmdline" |
-			sed -n '/^-D$/{n;p;q}')"
-		[ -n "$data" ] && [ -f "$root$data/postmaster.pid" ] || continue
-		[ "$(head -n 1 "$root$data/postmaster.pid")" = "$pid" ] || continue
-		say "stopping a server left running in $data"
-		chroot "$root" runuser -u postgres -- \
-			"/usr/lib/postgresql/$version/bin/pg_ctl" -D "$data" \
-			-m immediate -w stop >/dev/null 2>&1 || kill -KILL "$pid"
 		n=$((n + 1))
+		data="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null |
+			sed -n '/^-D$/{n;p;q}')"
+		if [ -n "$data" ] && [ -f "$root$data/postmaster.pid" ] &&
+			[ "$(head -n 1 "$root$data/postmaster.pid")" = "$pid" ]; then
+			say "stopping a server left running in $data"
+			chroot "$root" runuser -u postgres -- \
+				"/usr/lib/postgresql/$version/bin/pg_ctl" -D "$data" \
+				-m immediate -w stop >/dev/null 2>&1 && continue
+		fi
+		say "killing process $pid left running: $(tr '\0' ' ' \
+			<"/proc/$pid/cmdline" 2>/dev/null | cut -c 1-80)"
+		kill -KILL "$pid" 2>/dev/null || true
 	done
 	echo "$n"
 }
@@ -207,22 +215,28 @@ stop_leftovers() {
 # The body, run in a private mount namespace (see below).
 run_inside() {
 	local status=0 left
+	# Runs share the chroot (a shared lock); making or updating it takes
+	# the lock alone.
 	exec 9>"$CACHE/pg$version.lock"
-	flock 9
-	if [ ! -d "$root" ]; then
-		create || exit 1
-	elif [ "$(cat "$root/etc/emissions-pgenv" 2>/dev/null)" != "$stamp" ]; then
-		say "adding packages to $root"
-		provision "$root" || exit 1
-	fi
-	# Others may run in the same chroot at once; none may re-make it.
 	flock -s 9
+	if [ ! -d "$root" ] ||
+		[ "$(cat "$root/etc/emissions-pgenv" 2>/dev/null)" != "$stamp" ]; then
+		flock -u 9
+		flock 9
+		if [ ! -d "$root" ]; then
+			create || exit 1
+		elif [ "$(cat "$root/etc/emissions-pgenv" 2>/dev/null)" != "$stamp" ]; then
+			say "bringing $root up to date"
+			provision "$root" || exit 1
+		fi
+		flock -s 9
+	fi
 	trap unmount_all EXIT
 	mount_into "$root"
 	chroot "$root" env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 EMISSIONS_PGENV="$version" \
 		bash -c 'cd "$1" 2>/dev/null || cd /; shift; exec "$@"' \
-		pgenv "$PWD" "$@" || status=$?
+		pgenv "$PWD" "$@" 9>&- || status=$?
 	left="$(stop_leftovers)"
 	[ "$left" -eq 0 ] || status=1
 	unmount_all
