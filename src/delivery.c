@@ -52,6 +52,7 @@
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -72,6 +73,10 @@
 
 /* How often the storage is looked at for rotation. */
 #define MAINTENANCE_INTERVAL_MS	1000
+
+/* Pause after a delivery commit failed; doubled after each in a row. */
+#define COMMIT_RETRY_MS			1000
+#define COMMIT_RETRY_MAX_MS		30000
 
 /* A committed outbox row waiting for delivery. */
 typedef struct RowRef
@@ -126,6 +131,59 @@ end_work(void)
 	SPI_finish();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * Commit the delivery transaction begin_work started.  If the commit fails
+ * (the notification queue is full, most likely: a session that ran LISTEN
+ * stays idle in a transaction, and the queue cannot move past it), roll it
+ * back, say so once, pause delivery (1 s, doubling up to 30 s) and return
+ * false: nothing of the transaction happened, its events wait in the
+ * outbox, and the next pass after the pause tries again.  Never reached in
+ * a post-commit callback: the error comes from before the commit record.
+ */
+static bool
+end_delivery_work(DeliveryState *state)
+{
+	ErrorData  *error;
+
+	PopActiveSnapshot();
+	SPI_finish();
+	PG_TRY();
+	{
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(pass_cxt);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		state->commit_failures++;
+		state->paused_until =
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										Min(COMMIT_RETRY_MAX_MS,
+											COMMIT_RETRY_MS << Min(state->commit_failures - 1, 5)));
+		ereport(state->commit_failures == 1 ? WARNING : DEBUG1,
+				(errcode(error->sqlerrcode),
+				 errmsg("emissions delivery in database \"%s\" is paused: its transaction could not commit: %s",
+						state->dbname, error->message),
+				 errdetail("The notification queue is %.0f%% full (pg_notification_queue_usage()).",
+						   100 * DatumGetFloat8(OidFunctionCall0(F_PG_NOTIFICATION_QUEUE_USAGE))),
+				 errhint("When the queue is full, a session that ran LISTEN is idle in a transaction: end it with pg_terminate_backend(). Delivery resumes by itself; no event is lost or delivered twice.")));
+		FreeErrorData(error);
+		return false;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (state->commit_failures > 0)
+		ereport(LOG,
+				(errmsg("emissions delivery in database \"%s\" resumed after %d failed commits",
+						state->dbname, state->commit_failures)));
+	state->commit_failures = 0;
+	state->paused_until = 0;
+	return true;
 }
 
 /*
@@ -622,7 +680,7 @@ delivery_pass(DeliveryState *state)
 {
 	Totals		totals = {0};
 	Oid			parts[STORE_PARTITIONS];
-	RowRef	   *rows;
+	RowRef	   *rows = NULL;
 	int			nrows;
 	int			from = 0;
 	TimestampTz now;
@@ -640,7 +698,21 @@ delivery_pass(DeliveryState *state)
 		end_work();
 		return DELIVERY_RECREATED;
 	}
-	nrows = collect_rows(&rows);
+	/* Paused after a failed commit: nothing to deliver until then. */
+	if (state->paused_until > GetCurrentTimestamp())
+		nrows = 0;
+	else
+	{
+		/*
+		 * After a failed commit, move the notification queue's tail past
+		 * what no listener needs any more: PostgreSQL does it only as
+		 * notifications are written, which a full queue prevents, and
+		 * pg_notification_queue_usage() does it first.
+		 */
+		if (state->commit_failures > 0)
+			(void) OidFunctionCall0(F_PG_NOTIFICATION_QUEUE_USAGE);
+		nrows = collect_rows(&rows);
+	}
 	for (;;)
 	{
 		int			to = chunk_end(rows, nrows, from);
@@ -650,6 +722,8 @@ delivery_pass(DeliveryState *state)
 		{
 			MemoryContext chunk_cxt;
 			int64		events = 0;
+			int64		first_id;
+			bool		committed;
 			int			i;
 
 			for (i = from; i < to; i++)
@@ -664,11 +738,19 @@ delivery_pass(DeliveryState *state)
 															"emissions delivery chunk",
 															ALLOCSET_DEFAULT_SIZES);
 
+			first_id = state->next_id;
 			oldcxt = MemoryContextSwitchTo(chunk_cxt);
 			deliver_chunk(state, rows, from, to, &totals);
 			MemoryContextSwitchTo(oldcxt);
-			end_work();
+			committed = end_delivery_work(state);
 			MemoryContextDelete(chunk_cxt);
+			if (!committed)
+			{
+				/* None of it happened: its ids are given out again. */
+				state->next_id = first_id;
+				memset(&totals, 0, sizeof(Totals));
+				break;
+			}
 			publish(&totals);
 		}
 		else
@@ -714,6 +796,8 @@ delivery_sleep_ms(const DeliveryState *state)
 
 	if (state->next_retry_at != 0)
 		sleep_ms = Min(sleep_ms, (long) ((state->next_retry_at - now) / 1000));
+	if (state->paused_until != 0)
+		sleep_ms = Min(sleep_ms, (long) ((state->paused_until - now) / 1000));
 	sleep_ms = Min(sleep_ms,
 				   (long) ((state->next_maintenance_at - now) / 1000));
 	return Max(sleep_ms, 1);

@@ -24,6 +24,8 @@ typedef struct DeliveryState
 	TimestampTz log_closed_at[STORE_PARTITIONS];	/* 0: holds nothing */
 	TimestampTz next_retry_at;	/* 0: no retry waiting */
 	TimestampTz next_maintenance_at;
+	int			commit_failures;	/* delivery commits failed in a row */
+	TimestampTz paused_until;	/* after one: no delivery before this */
 } DeliveryState;
 
 /* What a pass found, besides the events it delivered. */
