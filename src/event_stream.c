@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -45,6 +46,25 @@ event_stream_init(EventStream *stream, MemoryContext cxt)
 static void
 file_write(EventStream *stream, const void *data, Size len)
 {
+	uint64		end = stream->mem_base + len;
+
+	/*
+	 * A write that would take the file past temp_file_limit is refused here,
+	 * before the BufFile sees it.  PostgreSQL refuses it too, but (seen on
+	 * 18) the refused block can stay in the BufFile's buffer and be written
+	 * again at the next seek, failing the commit even after a rollback to a
+	 * savepoint dropped the events concerned.
+	 */
+	if (temp_file_limit >= 0 && end > stream->file_size &&
+		end > (uint64) temp_file_limit * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("temporary file size exceeds temp_file_limit (%dkB)",
+						temp_file_limit),
+				 errdetail("The transaction's events would take %llu bytes of emissions' spill file.",
+						   (unsigned long long) end),
+				 errhint("Emit fewer events per transaction, or raise temp_file_limit.")));
+
 	if (stream->file == NULL)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(stream->cxt);
@@ -63,6 +83,7 @@ file_write(EventStream *stream, const void *data, Size len)
 	BufFileWrite(stream->file, (void *) data, len);
 
 	/* Only now: an error above leaves the log as it was. */
+	stream->file_size = Max(stream->file_size, end);
 	stream->mem_base += len;
 	stream->spilled_bytes += len;
 }
@@ -181,6 +202,7 @@ event_stream_close(EventStream *stream)
 	if (stream->file != NULL)
 		BufFileClose(stream->file);
 	stream->file = NULL;
+	stream->file_size = 0;
 	stream->mem_len = 0;
 	stream->mem_base = 0;
 }

@@ -24,6 +24,7 @@ typedef struct EventStream
 	uint64		mem_base;
 	BufFile    *file;			/* NULL until the first spill */
 	uint64		spilled_bytes;	/* bytes ever written to the file */
+	uint64		file_size;		/* bytes the file holds, buffered or not */
 } EventStream;
 
 extern void event_stream_init(EventStream *stream, MemoryContext cxt);
