@@ -32,6 +32,7 @@
 #include <signal.h>
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_tablespace_d.h"
 #include "commands/dbcommands.h"
@@ -224,6 +225,45 @@ before_move(AlterDatabaseStmt *stmt)
 		(void) stop_workers(dbid);
 }
 
+/*
+ * Whether stmt creates a type (base, composite, enum, range or domain) in
+ * this session's temporary schema.  Types there are found before
+ * pg_catalog's, so code run as a security-restricted operation (adapter
+ * code in the delivery worker's one session) could plant one for the next
+ * owner's code.  PostgreSQL refuses this itself only in some releases
+ * (Debian's 15.20 and 17.12 do, Debian unstable's 18.6 does not), so
+ * emissions refuses it on every version.
+ */
+static bool
+creates_temp_type(Node *stmt)
+{
+	List	   *names;
+	char	   *name;
+
+	switch (nodeTag(stmt))
+	{
+		case T_CreateDomainStmt:
+			names = ((CreateDomainStmt *) stmt)->domainname;
+			break;
+		case T_CreateEnumStmt:
+			names = ((CreateEnumStmt *) stmt)->typeName;
+			break;
+		case T_CreateRangeStmt:
+			names = ((CreateRangeStmt *) stmt)->typeName;
+			break;
+		case T_DefineStmt:
+			if (((DefineStmt *) stmt)->kind != OBJECT_TYPE)
+				return false;
+			names = ((DefineStmt *) stmt)->defnames;
+			break;
+		case T_CompositeTypeStmt:
+			return isTempNamespace(RangeVarGetCreationNamespace(((CompositeTypeStmt *) stmt)->typevar));
+		default:
+			return false;
+	}
+	return isTempNamespace(QualifiedNameGetCreationNamespace(names, &name));
+}
+
 /* Run the command: the next hook, or PostgreSQL's own. */
 static void
 run_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -247,6 +287,12 @@ emissions_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	Oid			copied = InvalidOid;
+
+	if (InSecurityRestrictedOperation() && creates_temp_type(parsetree))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot create a type in a temporary schema within security-restricted operation"),
+				 errdetail("A type in the temporary schema would be found before pg_catalog's by later code in this session.")));
 
 	switch (nodeTag(parsetree))
 	{
