@@ -7,7 +7,8 @@
 # the channel "emissions", one JSON envelope per line), and runs
 # test/demo.sql through psql, echoing each query before its result; then
 # shows what the consumer printed.  The cluster is stopped and removed at
-# the end.
+# the end.  PG_MAJOR=N runs it on PostgreSQL N (default 15), in
+# test/pgenv.sh's environment for N when this machine has no such server.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
