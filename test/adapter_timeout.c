@@ -53,22 +53,6 @@ reset_settings(void)
 	reset_system(settings);
 }
 
-/*
- * Connect to the test database as role user, or bail.
- */
-static PGconn *
-connect_as(const char *user)
-{
-	const char *keywords[] = {"dbname", "user", NULL};
-	const char *values[] = {TEST_DB, user, NULL};
-	PGconn	   *conn = PQconnectdbParams(keywords, values, 0);
-
-	if (PQstatus(conn) != CONNECTION_OK)
-		bail("connect as %s: %s", user, PQerrorMessage(conn));
-	PQsetNoticeProcessor(conn, show_notice, NULL);
-	return conn;
-}
-
 int
 main(void)
 {
@@ -97,7 +81,7 @@ main(void)
 	run(s, "CREATE TABLE sink (id bigint, type text)");
 	run(s, "SELECT emissions_add_adapter('sink', 'table', 'sink')");
 
-	slow = connect_as(SLOW);
+	slow = connect_as(TEST_DB, SLOW, show_notice);
 	run(slow, "CREATE FUNCTION sleeper(e jsonb) RETURNS void"
 		" LANGUAGE sql AS 'SELECT pg_sleep(20)'");
 	run(slow, "CREATE TABLE stuck_sink (id bigint, type text)");

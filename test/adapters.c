@@ -121,22 +121,6 @@ sqlstate(PGconn *conn, const char *sql)
 }
 
 /*
- * Connect to the test database as role user, or bail.
- */
-static PGconn *
-connect_as(const char *user)
-{
-	const char *keywords[] = {"dbname", "user", NULL};
-	const char *values[] = {TEST_DB, user, NULL};
-	PGconn	   *conn = PQconnectdbParams(keywords, values, 0);
-
-	if (PQstatus(conn) != CONNECTION_OK)
-		bail("connect as %s: %s", user, PQerrorMessage(conn));
-	PQsetNoticeProcessor(conn, show_notice, NULL);
-	return conn;
-}
-
-/*
  * Set (value non-NULL) or reset the settings this program changes,
  * cluster-wide, and wait until a new session sees the change, then give
  * the worker a moment to reload.
@@ -591,8 +575,8 @@ test_failures(PGconn *s)
 static void
 test_privileges(PGconn *s)
 {
-	PGconn	   *alice = connect_as(ALICE);
-	PGconn	   *bob = connect_as(BOB);
+	PGconn	   *alice = connect_as(TEST_DB, ALICE, show_notice);
+	PGconn	   *bob = connect_as(TEST_DB, BOB, show_notice);
 	char		dead_id[32];
 	const char *seen;
 

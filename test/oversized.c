@@ -41,22 +41,6 @@
 #define WAIT_MS 60000
 
 /*
- * Connect to the test database as role user, or bail.
- */
-static PGconn *
-connect_as(const char *user)
-{
-	const char *keywords[] = {"dbname", "user", NULL};
-	const char *values[] = {TEST_DB, user, NULL};
-	PGconn	   *conn = PQconnectdbParams(keywords, values, 0);
-
-	if (PQstatus(conn) != CONNECTION_OK)
-		bail("connect as %s: %s", user, PQerrorMessage(conn));
-	PQsetNoticeProcessor(conn, show_notice, NULL);
-	return conn;
-}
-
-/*
  * Collect the notifications on listener for up to WAIT_MS until one of
  * type last comes; return "type:payload_omitted:metadata_omitted" of each,
  * comma-separated, in a static buffer.
@@ -184,7 +168,7 @@ main(void)
 		  wait_for(s, "SELECT count(*) FROM pg_stat_activity"
 				   " WHERE backend_type = 'emissions delivery'"
 				   " AND datname = current_database()", NULL, "1", 10000));
-	mallory = connect_as(MALLORY);
+	mallory = connect_as(TEST_DB, MALLORY, show_notice);
 	listener = connect_to(TEST_DB, show_notice);
 	run(listener, "LISTEN emissions");
 

@@ -80,6 +80,24 @@ connect_to(const char *dbname, PQnoticeProcessor show_notice)
 }
 
 /*
+ * Connect to dbname as role user, with notices going to show_notice, or
+ * bail.
+ */
+static PGconn *
+connect_as(const char *dbname, const char *user,
+		   PQnoticeProcessor show_notice)
+{
+	const char *keywords[] = {"dbname", "user", NULL};
+	const char *values[] = {dbname, user, NULL};
+	PGconn	   *conn = PQconnectdbParams(keywords, values, 0);
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		bail("connect to %s as %s: %s", dbname, user, PQerrorMessage(conn));
+	PQsetNoticeProcessor(conn, show_notice, NULL);
+	return conn;
+}
+
+/*
  * Run one statement that must succeed, or bail.
  */
 static void
