@@ -83,7 +83,7 @@ connect_to(const char *dbname, PQnoticeProcessor show_notice)
  * Connect to dbname as role user, with notices going to show_notice, or
  * bail.
  */
-static PGconn *
+static TAP_UNUSED PGconn *
 connect_as(const char *dbname, const char *user,
 		   PQnoticeProcessor show_notice)
 {
