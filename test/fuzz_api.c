@@ -3745,14 +3745,18 @@ hostile_terminate(PGconn *admin, const char *type)
 	return atoi(n);
 }
 
-/* The most delivery workers any one database has now. */
+/*
+ * The most delivery workers any one database has now.  A worker still
+ * starting has no database yet (PostgreSQL 18 lists it with a NULL datid;
+ * earlier versions do not list it): it is not counted.
+ */
 static int
 hostile_most_workers(PGconn *admin)
 {
 	return atoi(value(admin, "SELECT COALESCE(max(n), 0) FROM"
 					  " (SELECT count(*) AS n FROM pg_stat_activity"
 					  "  WHERE backend_type = 'emissions delivery'"
-					  "  GROUP BY datid) AS w", NULL));
+					  "  AND datid IS NOT NULL GROUP BY datid) AS w", NULL));
 }
 
 /*
