@@ -24,9 +24,11 @@
 # BROKEN.
 #
 # Usage: bash bench/drain.sh        (as root, from anywhere; ~2.5 minutes)
-# Environment: DURATION (seconds per run, 60), CLIENTS (8), EVENTS (events
-# per transaction, 1 or 10), WAIT (seconds emissions_wait_delivered() may
-# take, 300).
+# Environment: PG_MAJOR (15; see test/lib.sh), DURATION (seconds per run,
+# 60), CLIENTS (8), EVENTS (events per transaction, 1 or 10), WAIT (seconds
+# emissions_wait_delivered() may take, 300), BENCH_RAW (a file to copy each
+# run's figures to, the tab-separated lines of runs.tsv described at
+# run_drain; bench/versions.sh reads it).
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/../test/lib.sh"
@@ -194,6 +196,7 @@ report="$(report_file drain)"
 } | tee "$report"
 echo
 echo "# report written to ${report#"$top"/}"
+[ -z "${BENCH_RAW:-}" ] || cp "$CLUSTER/runs.tsv" "$BENCH_RAW"
 
 if [ "$broken" -ne 0 ]; then
 	echo "# BROKEN: the benchmark itself had errors (see the messages above)" >&2

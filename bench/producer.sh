@@ -25,11 +25,14 @@
 # Exits non-zero only when the benchmark itself broke (pgbench errors, events
 # not stored).
 #
-# Installs postgresql-15-pgq3 (PgQ) with apt-get when it is missing: only
-# the benchmark needs it, the tests do not.
+# Installs postgresql-PG_MAJOR-pgq3 (PgQ) with apt-get when it is missing:
+# only the benchmark needs it, the tests do not.
 #
 # Usage: bash bench/producer.sh        (as root, from anywhere)
-# Environment: ROUNDS (3), DURATION (seconds per run, 5), MEM_EVENTS (10000).
+# Environment: PG_MAJOR (15; see test/lib.sh), ROUNDS (3), DURATION (seconds
+# per run, 5), MEM_EVENTS (10000), BENCH_RAW (a file to copy every run's
+# figures to, tab-separated: round key clients events tps xacts failed
+# wal_bytes stored; bench/versions.sh reads it).
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/../test/lib.sh"
@@ -48,11 +51,12 @@ PGBENCH="$(pg_config --bindir)/pgbench"
 # in pgqd, PgQ's ticker daemon; where apt may start services it starts one
 # for the default cluster, which cannot reach this one (unix socket in a
 # mktemp directory, no TCP) and which producing does not need.
-if ! dpkg-query -W -f='${Status}' postgresql-15-pgq3 2>/dev/null |
+PGQ_PACKAGE="postgresql-$PG_MAJOR-pgq3"
+if ! dpkg-query -W -f='${Status}' "$PGQ_PACKAGE" 2>/dev/null |
 	grep -q 'ok installed'; then
-	echo "# installing postgresql-15-pgq3" >&2
+	echo "# installing $PGQ_PACKAGE" >&2
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq && apt-get install -y -qq postgresql-15-pgq3 >/dev/null
+	apt-get update -qq && apt-get install -y -qq "$PGQ_PACKAGE" >/dev/null
 fi
 
 cluster_start "fsync = on" "synchronous_commit = on" "autovacuum = off"
@@ -100,25 +104,8 @@ SCENARIOS=(
 )
 CLIENTS=(1 8)
 
-label() {
-	case "$1" in
-	baseline) echo "baseline (business row only)" ;;
-	control-*) echo "control: SELECT payload, not stored" ;;
-	hand-*) echo "hand-written outbox INSERT" ;;
-	notify-*) echo "pg_notify" ;;
-	pgq-*) echo "PgQ pgq.insert_event" ;;
-	emissions-*) echo "emissions_emit" ;;
-	bulk-hand-*) echo "bulk: INSERT ... SELECT generate_series" ;;
-	bulk-pgq-*) echo "bulk: pgq.insert_event over generate_series" ;;
-	bulk-emissions-*) echo "bulk: emissions_emit over generate_series" ;;
-	bulk-build-*) echo "bulk control: payloads built, not stored" ;;
-	inline-control-*) echo "in-statement control: payloads built, not stored" ;;
-	inline-hand-*) echo "in-statement hand-written outbox INSERT" ;;
-	inline-notify-*) echo "in-statement pg_notify" ;;
-	inline-pgq-*) echo "in-statement PgQ pgq.insert_event" ;;
-	inline-emissions-*) echo "in-statement emissions_emit" ;;
-	esac
-}
+# shellcheck source=bench/producer/label.sh
+source "$SCRIPTS/label.sh"
 
 # Memory per event first, on an empty outbox (rolled back, nothing stays).
 mem="$(psql -qAtX -F ' ' -v ON_ERROR_STOP=1 -v n="$MEM_EVENTS" \
@@ -316,6 +303,7 @@ errors="$(awk -F '\t' '{ s += $7 } END { print s + 0 }' "$RAW")"
 } | tee "$report"
 echo
 echo "# report written to ${report#"$top"/}"
+[ -z "${BENCH_RAW:-}" ] || cp "$RAW" "$BENCH_RAW"
 
 if [ "$broken" -ne 0 ] || [ "$errors" -ne 0 ]; then
 	echo "# the benchmark itself had errors (see the messages above)" >&2
