@@ -58,7 +58,7 @@ source "$here/delivery/common.sh" # calc, median, count_servers
 read -ra versions <<<"$BENCH_VERSIONS"
 first="${versions[0]}"
 
-work="$(mktemp -d /tmp/emissions-versions.XXXXXX)"
+work="$(mktemp -d /tmp/emissions-bench-versions.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$top/bench/results"
 stamp="$(date +%Y%m%d-%H%M%S)"
