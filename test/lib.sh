@@ -16,7 +16,10 @@
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_MAJOR="${PG_MAJOR:-15}"
 export PG_MAJOR
-PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+# EMISSIONS_PGBIN points at another copy of the same server (a relocated copy
+# of /usr/lib/postgresql/N, /usr/share/postgresql/N and the headers), so that
+# builds of two work trees can be installed and tested side by side.
+PGBIN="${EMISSIONS_PGBIN:-/usr/lib/postgresql/$PG_MAJOR/bin}"
 export PATH="$PGBIN:$PATH"
 CLUSTERS=()
 CLUSTER=""
@@ -29,7 +32,8 @@ become_root() {
 	local self
 	self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 	[ "$(id -u)" -eq 0 ] ||
-		exec sudo env PG_MAJOR="$PG_MAJOR" bash "$self" "$@"
+		exec sudo env PG_MAJOR="$PG_MAJOR" \
+			${EMISSIONS_PGBIN:+EMISSIONS_PGBIN="$EMISSIONS_PGBIN"} bash "$self" "$@"
 	[ -x "$PGBIN/postgres" ] || [ -n "${EMISSIONS_PGENV:-}" ] ||
 		exec bash "$top/test/pgenv.sh" "$PG_MAJOR" -- \
 			env PG_MAJOR="$PG_MAJOR" bash "$self" "$@"
