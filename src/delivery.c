@@ -565,8 +565,10 @@ deliver_transaction(DeliveryState *state, List *adapters, RowRef *rows,
 			continue;
 
 		ereport(LOG,
-				(errmsg("emissions adapter \"%s\" failed: %s",
-						adapter->name, error->message),
+				(errcode(error->sqlerrcode),
+				 errmsg("emissions adapter \"%s\" failed with SQLSTATE %s: %s",
+						adapter->name, unpack_sql_state(error->sqlerrcode),
+						error->message),
 				 errdetail("The events of transaction " UINT64_FORMAT " will be retried.",
 						   U64FromFullTransactionId(rows[0].txid))));
 		totals->failed += retries_record(adapter, &source.base, error, now);
