@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# test/check_docs.sh: every SQL and JSON sample of the documentation runs.
+#
+# For README.md and each docs/*.md, in a database of its own (with the
+# extension created first, unless the file's own samples create it), the
+# file's ```sql blocks run in order in one psql session that stops at the
+# first error, and each ```json block must parse as jsonb.  The file passes
+# when nothing failed and, once the worker has delivered everything, no
+# delivery failed (no dead letter, no pending retry): a handler or table in
+# a sample that cannot take its events fails the file too.
+#
+# Two marks, in HTML comments (invisible on GitHub and in any renderer):
+#   <!-- not run: REASON -->  on the line before a ```sql fence: the block
+#                             is not run (for a sample that needs another
+#                             server, say); the reason is printed.
+#   <!-- ```sql ... ``` -->   a block inside a comment runs like the others,
+#                             unseen by the reader: the set-up a sample
+#                             takes for granted (a table, a role).
+# Roles are the cluster's, so a file's set-up names its roles after the file
+# and drops them at its end.
+set -euo pipefail
+# shellcheck source=test/lib.sh
+source "$(dirname "$0")/lib.sh"
+become_root "$@"
+prepare
+
+# Print the psql script of FILE's samples (see above) on stdout, and the
+# samples left out, one "not run" comment each, on stderr.
+extract_samples() {
+	awk -v file="$1" '
+	/^[ \t]*```/ {
+		fence = $0
+		sub(/^[ \t]*/, "", fence)
+		if (lang != "") {                   # a closing fence
+			if (lang == "json")
+				print "$emissions_json$::jsonb IS NOT NULL AS json_parses;"
+			lang = ""
+			next
+		}
+		indent = match($0, /[^ \t]/) - 1
+		if (fence ~ /^```sql[ \t]*$/) {
+			if (skip) {
+				printf "# not run: %s:%d: %s\n", file, NR, reason > "/dev/stderr"
+				lang = "skipped"
+			} else {
+				lang = "sql"
+				printf "\\echo %s:%d\n", file, NR
+			}
+		} else if (fence ~ /^```json[ \t]*$/) {
+			lang = "json"
+			printf "\\echo %s:%d\n", file, NR
+			print "SELECT $emissions_json$"
+		} else {
+			lang = "other"
+		}
+		skip = 0
+		next
+	}
+	lang == "sql" || lang == "json" {
+		line = $0
+		if (indent > 0 && substr(line, 1, indent) ~ /^[ \t]*$/)
+			line = substr(line, indent + 1)
+		print line
+		next
+	}
+	lang != "" { next }
+	/<!-- not run: .* -->/ {
+		skip = 1
+		reason = $0
+		sub(/.*<!-- not run: */, "", reason)
+		sub(/ *-->.*/, "", reason)
+		next
+	}
+	/[^ \t]/ { skip = 0 }
+	' "$1"
+}
+
+cluster_start "shared_preload_libraries = 'emissions'" \
+	"max_worker_processes = 16"
+export PGDATABASE=postgres
+
+cd "$top"
+for doc in README.md docs/*.md; do
+	name="$(basename "$doc" .md | tr 'A-Z-' 'a-z_')"
+	db="docs_$name"
+	script="$CLUSTER/$name.sql"
+	extract_samples "$doc" >"$script" 2>"$CLUSTER/$name.skipped"
+	[ -s "$CLUSTER/$name.skipped" ] && comment "$(cat "$CLUSTER/$name.skipped")"
+	blocks="$(grep -c '^\\echo ' "$script" || true)"
+	if [ "$blocks" -eq 0 ]; then
+		comment "$doc: no SQL or JSON sample"
+		continue
+	fi
+	psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $db"
+	grep -qi '^CREATE EXTENSION emissions' "$script" ||
+		psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION emissions'
+	if psql -X -v ON_ERROR_STOP=1 -d "$db" -f "$script" \
+		>"$CLUSTER/$name.out" 2>&1; then
+		ok "$doc: its $blocks samples run without an error"
+	else
+		not_ok "$doc: its $blocks samples run without an error"
+		comment "$(tail -n 15 "$CLUSTER/$name.out")"
+	fi
+	# Deliveries the samples caused, once everything is delivered (unless
+	# the samples dropped the extension).
+	failures=0
+	if [ "$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_extension
+			WHERE extname = 'emissions'")" = 1 ]; then
+		failures="$(psql -X -At -v ON_ERROR_STOP=1 -d "$db" \
+			-c "SELECT emissions_wait_delivered('60s')" \
+			-c "SELECT dead_letters + retries_pending FROM emissions_stats" \
+			2>&1 | tail -n 1)"
+	fi
+	check_eq "$doc: every delivery its samples caused succeeded" 0 "$failures"
+	psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE $db"
+done
+
+cluster_stop "$CLUSTER"
+done_testing
