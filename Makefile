@@ -26,15 +26,17 @@ OBJS = \
 	src/retries.o \
 	src/event_log.o \
 	src/rotation.o \
+	src/subscriptions.o \
 	src/wait.o \
 	src/utility_hook.o
 
 EXTENSION = emissions
-DATA = sql/emissions--0.1.sql
+DATA = sql/emissions--0.1.sql sql/emissions--0.2.sql \
+	sql/emissions--0.1--0.2.sql
 PGFILEDESC = "emissions - transactional event outbox"
 
 # pg_regress inputs live in sql/, expected outputs in expected/.
-REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers security
+REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers security subscriptions
 
 # Several sessions at once: specs/ with the isolation tester.
 ISOLATION = concurrent_buffers late_commit

@@ -21,6 +21,9 @@ RESET client_min_messages;
 \i sql/include/delivered.psql
 
 CREATE ROLE emissions_sec_mallory;
+-- She may create subscriptions (PUBLIC may not).
+GRANT EXECUTE ON FUNCTION emissions_subscribe(text, bigint)
+	TO emissions_sec_mallory;
 CREATE SCHEMA sec_mal AUTHORIZATION emissions_sec_mallory;
 -- Who ran her code as someone else: anyone may write here.
 CREATE TABLE sec_ran (who name, what text);
@@ -213,6 +216,17 @@ SELECT emissions_drop_adapter('sec_notify');
 SELECT emissions_drop_adapter('sec_table');
 SELECT emissions_drop_adapter('sec_function');
 SELECT emissions_drop_adapter('sec_failing');
+-- Her subscription: created one event back, read, acknowledged, dropped.
+SELECT emissions_subscribe('sec_sub',
+	(SELECT last_event_id FROM emissions_stats) - 1) IS NOT NULL AS subscribed;
+SELECT count(*) FROM emissions_read('sec_sub');
+SELECT emissions_ack('sec_sub', (SELECT last_event_id FROM emissions_stats))
+	IS NOT NULL AS acknowledged;
+SELECT count(*) FROM emissions_read('sec_sub');
+SELECT name, events_behind, state FROM emissions_subscriptions;
+SELECT subscriptions FROM emissions_stats;
+SELECT emissions_unsubscribe('sec_sub');
+SELECT emissions_unsubscribe('sec_sub');
 -- Those three are the extension owner's: refused (42501), nothing runs.
 SELECT count(*) FROM emissions_pending_events();
 SELECT emissions_stats_reset();

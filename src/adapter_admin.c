@@ -220,45 +220,6 @@ adapters_changed(void)
 	CacheInvalidateRelcacheByRelid(emissions_extension_relid("emissions_adapters"));
 }
 
-/*
- * Run sql with args as the extension's owner, through SPI.
- *
- * The caller may be anyone, and the owner is a superuser: nothing the
- * caller can define may run here.  As in PostgreSQL's ri_triggers.c, sql
- * names every table, function, type and operator with its schema
- * (OPERATOR(pg_catalog.=)); on top of that, search_path is pinned to
- * pg_catalog, pg_temp for the statement (functions and operators are never
- * looked up in pg_temp), and the statement runs as a security-restricted
- * operation.  Errors undo both the user and the setting with the
- * (sub)transaction.
- */
-static void
-execute_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *args,
-				 const char *nulls, int expected)
-{
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-	int			rc;
-
-	emissions_extension_lookup(NULL, &owner);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	if (rc != expected)
-		elog(ERROR, "emissions: \"%s\" failed: %s", sql,
-			 SPI_result_code_string(rc));
-}
-
 /* Owner of the adapter name, or InvalidOid if there is none. */
 static Oid
 adapter_owner(const char *name)
@@ -267,10 +228,10 @@ adapter_owner(const char *name)
 	Datum		arg = CStringGetTextDatum(name);
 	Oid			owner = InvalidOid;
 
-	execute_as_owner(psprintf("SELECT owner::pg_catalog.oid FROM %s"
+	emissions_execute_as_owner(psprintf("SELECT owner::pg_catalog.oid FROM %s"
 							  " WHERE name OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_adapters")),
-					 1, &argtype, &arg, NULL, SPI_OK_SELECT);
+					 1, &argtype, &arg, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -348,10 +309,10 @@ emissions_add_adapter(PG_FUNCTION_ARGS)
 	args[3] = CStringGetTextDatum(types);
 	args[4] = JsonbPGetDatum(options);
 	args[5] = ObjectIdGetDatum(GetUserId());
-	execute_as_owner(psprintf("INSERT INTO %s (name, kind, target, types, options, owner)"
+	emissions_execute_as_owner(psprintf("INSERT INTO %s (name, kind, target, types, options, owner)"
 							  " VALUES ($1, $2, $3, $4, $5, $6)",
 							  emissions_qualified_name("emissions_adapters")),
-					 6, argtypes, args, NULL, SPI_OK_INSERT);
+					 6, argtypes, args, NULL, false, SPI_OK_INSERT);
 	SPI_finish();
 	adapters_changed();
 	PG_RETURN_VOID();
@@ -386,12 +347,12 @@ emissions_drop_adapter(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("adapter \"%s\" does not exist", name)));
 	check_owner(owner, "drop it", name);
-	execute_as_owner(psprintf("DELETE FROM %s WHERE adapter OPERATOR(pg_catalog.=) $1",
+	emissions_execute_as_owner(psprintf("DELETE FROM %s WHERE adapter OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_failed_deliveries")),
-					 1, &argtype, &arg, NULL, SPI_OK_DELETE);
-	execute_as_owner(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
+					 1, &argtype, &arg, NULL, false, SPI_OK_DELETE);
+	emissions_execute_as_owner(psprintf("DELETE FROM %s WHERE name OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_adapters")),
-					 1, &argtype, &arg, NULL, SPI_OK_DELETE);
+					 1, &argtype, &arg, NULL, false, SPI_OK_DELETE);
 	SPI_finish();
 	adapters_changed();
 	PG_RETURN_BOOL(true);
@@ -410,11 +371,11 @@ emissions_replay(PG_FUNCTION_ARGS)
 	Oid			owner;
 
 	SPI_connect();
-	execute_as_owner(psprintf("SELECT adapter_owner FROM %s"
+	emissions_execute_as_owner(psprintf("SELECT adapter_owner FROM %s"
 							  " WHERE id OPERATOR(pg_catalog.=) $1"
 							  " AND next_attempt_at IS NULL",
 							  emissions_qualified_name("emissions_failed_deliveries")),
-					 1, &argtype, &arg, NULL, SPI_OK_SELECT);
+					 1, &argtype, &arg, NULL, false, SPI_OK_SELECT);
 	if (SPI_processed != 1)
 	{
 		SPI_finish();
@@ -427,11 +388,11 @@ emissions_replay(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
-	execute_as_owner(psprintf("UPDATE %s SET attempts = 0,"
+	emissions_execute_as_owner(psprintf("UPDATE %s SET attempts = 0,"
 							  " next_attempt_at = pg_catalog.now()"
 							  " WHERE id OPERATOR(pg_catalog.=) $1",
 							  emissions_qualified_name("emissions_failed_deliveries")),
-					 1, &argtype, &arg, NULL, SPI_OK_UPDATE);
+					 1, &argtype, &arg, NULL, false, SPI_OK_UPDATE);
 	SPI_finish();
 	emissions_wake_worker_at_commit();
 	PG_RETURN_BOOL(true);

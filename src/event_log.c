@@ -14,7 +14,8 @@
  * emissions_events(after_id, max) and emissions_event(id) read it through
  * SPI and decode the rows they need.  They are SECURITY DEFINER: the log
  * itself is not readable by PUBLIC, the functions are (see the install
- * script for why).
+ * script for why).  Subscriptions (subscriptions.c) read it with
+ * event_log_read(), which runs its query as the extension's owner.
  *
  *-------------------------------------------------------------------------
  */
@@ -174,7 +175,11 @@ emit_rows(ReturnSetInfo *rsinfo, int64 after_id, int64 up_to, int64 max)
 	}
 }
 
-/* Run the log query sql with one bigint and one integer parameter. */
+/*
+ * Run the log query for the rows matching condition, with one bigint
+ * parameter ($1) and a limit ($2), as the extension's owner: the callers
+ * that run as the caller (emissions_read) may not read the log themselves.
+ */
 static void
 query_log(const char *condition, int64 id, int64 limit)
 {
@@ -187,9 +192,49 @@ query_log(const char *condition, int64 id, int64 limit)
 	sql = psprintf("SELECT first_id, txid, delivered_at, data FROM %s"
 				   " WHERE %s ORDER BY last_id LIMIT $2",
 				   emissions_qualified_name("emissions_log"), condition);
-	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 0) !=
-		SPI_OK_SELECT)
-		elog(ERROR, "could not read the event log");
+	emissions_execute_as_owner(sql, 2, argtypes, args, NULL, true,
+							   SPI_OK_SELECT);
+}
+
+/*
+ * Put the delivered events with an id above after_id into the result, in
+ * id order, at most max of them.  One range scan of the log's index on
+ * last_id from after_id: its cost does not depend on how many events are
+ * kept below after_id.  SPI connected.
+ */
+void
+event_log_read(ReturnSetInfo *rsinfo, int64 after_id, int32 max)
+{
+	if (max <= 0)
+		return;
+	/* Every row holds at least one event: max rows are enough. */
+	query_log("last_id OPERATOR(pg_catalog.>) $1", after_id, max);
+	emit_rows(rsinfo, after_id, PG_INT64_MAX, max);
+}
+
+/*
+ * The id of the last delivered event: the log's highest, or when the log
+ * is empty the highest it held when last truncated.  SPI connected.
+ */
+int64
+event_log_last_id(void)
+{
+	char	   *sql;
+	bool		isnull;
+	Datum		last;
+
+	sql = psprintf("SELECT COALESCE((SELECT pg_catalog.max(g.last_id) FROM %s AS g),"
+				   " s.truncated_id) FROM %s AS s",
+				   emissions_qualified_name("emissions_log"),
+				   emissions_qualified_name("emissions_state"));
+	emissions_execute_as_owner(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("emissions_state must hold exactly one row")));
+	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 &isnull);
+	return isnull ? 0 : DatumGetInt64(last);
 }
 
 /*
@@ -212,9 +257,7 @@ emissions_events(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 
 	SPI_connect();
-	/* Every row holds at least one event: max rows are enough. */
-	query_log("last_id OPERATOR(pg_catalog.>) $1", after_id, max);
-	emit_rows(rsinfo, after_id, PG_INT64_MAX, max);
+	event_log_read(rsinfo, after_id, max);
 	SPI_finish();
 	return (Datum) 0;
 }

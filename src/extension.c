@@ -11,6 +11,10 @@
  * are cached and forgotten on a relcache invalidation of any of them (as
  * DROP EXTENSION sends).
  *
+ * Functions that run as their caller but must read or write the
+ * extension's tables, which PUBLIC may not, run their statements as the
+ * extension's owner with emissions_execute_as_owner().
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -21,9 +25,11 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 
@@ -172,4 +178,46 @@ emissions_qualified_name(const char *relname)
 {
 	return quote_qualified_identifier(get_namespace_name(extension_schema()),
 									  relname);
+}
+
+/*
+ * Run sql with args as the extension's owner, through SPI (connected by
+ * the caller); fails unless SPI answers expected.
+ *
+ * The caller may be anyone, and the owner is a superuser: nothing the
+ * caller can define may run here.  As in PostgreSQL's ri_triggers.c, sql
+ * names every table, function, type and operator with its schema
+ * (OPERATOR(pg_catalog.=)); on top of that, search_path is pinned to
+ * pg_catalog, pg_temp for the statement (functions and operators are never
+ * looked up in pg_temp), and the statement runs as a security-restricted
+ * operation.  Errors undo both the user and the setting with the
+ * (sub)transaction.
+ */
+void
+emissions_execute_as_owner(const char *sql, int nargs, Oid *argtypes,
+						   Datum *args, const char *nulls, bool read_only,
+						   int expected)
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	int			rc;
+
+	emissions_extension_lookup(NULL, &owner);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, read_only,
+							   0);
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (rc != expected)
+		elog(ERROR, "emissions: \"%s\" failed: %s", sql,
+			 SPI_result_code_string(rc));
 }

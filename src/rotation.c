@@ -21,7 +21,9 @@
  * Log: the current partition changes every half retention; a partition is
  * truncated when it is next in line and closed longer than the retention
  * ago, so delivered events stay readable at least emissions.retention, and
- * at most about twice that.
+ * at most about twice that.  Beyond it, a subscription that has not
+ * acknowledged a partition's events holds it, up to emissions.max_retention
+ * (subscriptions.c).
  *
  * Ids: the worker commits without waiting for its WAL flush, so a crash
  * may lose deliveries whose NOTIFYs listeners already saw.  Their events
@@ -55,6 +57,7 @@
 #include "outbox.h"
 #include "rotation.h"
 #include "settings.h"
+#include "subscriptions.h"
 
 /* Size of the current outbox partition that makes the worker move on. */
 #define OUTBOX_ROTATE_BLOCKS	256
@@ -209,6 +212,10 @@ rotate_log(DeliveryState *state, TimestampTz now)
 		return;
 	if (closed != 0 && closed > expired_before)
 		return;					/* its events must still be kept */
+	if (closed != 0 &&
+		!emissions_subscriptions_release(partition_relid("emissions_log", next),
+										 closed, now))
+		return;					/* a subscription still needs them */
 	if (closed != 0 && !try_truncate("emissions_log", next, false))
 		return;					/* a reader holds it; try again later */
 

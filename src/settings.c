@@ -31,6 +31,7 @@ int			emissions_max_attempts = 5;
 int			emissions_max_cascade_depth = 8;
 int			emissions_adapter_timeout_ms = 30000;
 int			emissions_retention_s = 3600;
+int			emissions_max_retention_s = 7 * 24 * 3600;
 
 static const struct config_enum_entry log_dropped_options[] = {
 	{"off", EMISSIONS_LOG_DROPPED_OFF, false},
@@ -161,6 +162,17 @@ emissions_define_settings(void)
 							3600,
 							0,
 							INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.max_retention",
+							"How long a subscription that has not acknowledged delivered events can keep them; 0 means no limit.",
+							NULL,
+							&emissions_max_retention_s,
+							7 * 24 * 3600,
+							0,
+							INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);

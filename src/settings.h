@@ -21,6 +21,7 @@ extern int	emissions_max_attempts;
 extern int	emissions_max_cascade_depth;
 extern int	emissions_adapter_timeout_ms;
 extern int	emissions_retention_s;
+extern int	emissions_max_retention_s;
 
 extern void emissions_define_settings(void);
 
