@@ -90,7 +90,12 @@ typedef struct LauncherEntry
 } LauncherEntry;
 
 static HTAB *databases = NULL;
-static bool warned_no_slot = false;
+
+/* Whether the launcher said that every registry slot was taken. */
+static bool warned_registry_full = false;
+
+/* Whether it said that max_worker_processes was reached. */
+static bool warned_no_bgworker = false;
 
 /* What the launcher reports while it sleeps (see compat.h). */
 static uint32 wait_event = 0;
@@ -193,12 +198,12 @@ start_worker(LauncherEntry *entry, TimestampTz now)
 			entry->state = DB_RUNNING;
 			return true;
 		case CLAIM_FULL:
-			if (!warned_no_slot)
+			if (!warned_registry_full)
 				ereport(WARNING,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 						 errmsg("emissions cannot deliver events of more than %d databases",
 								REGISTRY_MAX_WORKERS)));
-			warned_no_slot = true;
+			warned_registry_full = true;
 			return false;
 	}
 
@@ -221,12 +226,12 @@ start_worker(LauncherEntry *entry, TimestampTz now)
 	{
 		(void) emissions_registry_release(claim.slot, claim.generation, &view);
 		entry->handle = NULL;
-		if (!warned_no_slot)
+		if (!warned_no_bgworker)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("emissions could not start a delivery worker"),
 					 errhint("Raise max_worker_processes: emissions needs one for its launcher and one per database where it is installed.")));
-		warned_no_slot = true;
+		warned_no_bgworker = true;
 		return false;
 	}
 	entry->claim = claim;
