@@ -21,6 +21,12 @@
  * a launcher that died before its worker attached.  A database gets a new
  * worker only once its slot is free, so it never has two (registry.c).
  *
+ * At most emissions.max_workers databases have a worker at a time (the
+ * registry has that many slots), and each worker takes a slot of
+ * max_worker_processes: when either runs out, the databases left over
+ * wait, tried again every LAUNCHER_FULL_RETRY_MS, and a WARNING says so,
+ * once per launcher for each of the two limits.
+ *
  * A worker that stops without saying the extension is missing (an error,
  * SIGTERM) is started again after a delay that doubles with each failure
  * in a row, up to a minute, so a worker that keeps failing does not flood
@@ -52,6 +58,7 @@
 #include "compat.h"
 #include "launcher.h"
 #include "registry.h"
+#include "settings.h"
 
 /* How often pg_database is read when nothing else happens. */
 #define LAUNCHER_RESCAN_MS		10000
@@ -67,6 +74,9 @@
 
 /* How long a worker another launcher started has to attach to its slot. */
 #define LAUNCHER_ATTACH_MS		5000
+
+/* Delay before trying again a database that found no slot free. */
+#define LAUNCHER_FULL_RETRY_MS	5000
 
 typedef enum DatabaseState
 {
@@ -91,7 +101,7 @@ typedef struct LauncherEntry
 
 static HTAB *databases = NULL;
 
-/* Whether the launcher said that every registry slot was taken. */
+/* Whether the launcher said that emissions.max_workers was reached. */
 static bool warned_registry_full = false;
 
 /* Whether it said that max_worker_processes was reached. */
@@ -202,7 +212,9 @@ start_worker(LauncherEntry *entry, TimestampTz now)
 				ereport(WARNING,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 						 errmsg("emissions cannot deliver events of more than %d databases",
-								REGISTRY_MAX_WORKERS)));
+								emissions_max_workers),
+						 errdetail("Databases beyond emissions.max_workers get no delivery worker until another database's worker stops; their events wait in the outbox."),
+						 errhint("Raise emissions.max_workers and restart the server.")));
 			warned_registry_full = true;
 			return false;
 	}
@@ -359,12 +371,13 @@ reconcile(MemoryContext cxt)
 	uint64		rescans = emissions_registry_rescans();
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz wake = TimestampTzPlusMilliseconds(now, LAUNCHER_RESCAN_MS);
-	SlotView	slots[REGISTRY_MAX_WORKERS];
+	SlotView   *slots;
 	int			nslots;
 	List	   *dbids;
 	ListCell   *lc;
 	HASH_SEQ_STATUS seq;
 	LauncherEntry *entry;
+	MemoryContext oldcxt;
 	int			i;
 
 	MemoryContextReset(cxt);
@@ -380,7 +393,9 @@ reconcile(MemoryContext cxt)
 		entry_for(lfirst_oid(lc), now)->seen = true;
 
 	/* The workers as the registry has them, whoever started them. */
-	nslots = emissions_registry_list(slots);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	nslots = emissions_registry_list(&slots);
+	MemoryContextSwitchTo(oldcxt);
 	for (i = 0; i < nslots; i++)
 		wake = follow_slot(&slots[i], now, wake);
 
@@ -427,7 +442,8 @@ reconcile(MemoryContext cxt)
 			continue;
 		}
 		if (entry->next_start <= now && !start_worker(entry, now))
-			entry->next_start = TimestampTzPlusMilliseconds(now, 5000);
+			entry->next_start = TimestampTzPlusMilliseconds(now,
+															LAUNCHER_FULL_RETRY_MS);
 		if (entry->state == DB_IDLE)
 			wake = Min(wake, entry->next_start);
 	}

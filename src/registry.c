@@ -8,7 +8,9 @@
  * worker is held off for a while, and one slot per delivery worker, as the
  * logical replication launcher keeps its workers.  A slot names its
  * database, the worker's pid and latch, why the worker left, and the
- * outbox partition producers should write to.
+ * outbox partition producers should write to.  There are
+ * emissions.max_workers slots, a number read at server start that sizes
+ * the struct; the registry keeps it, so every process reads the same.
  *
  * The registry, not the launcher's memory, is what says which database has
  * a worker, so a restarted launcher finds the workers still running and
@@ -50,6 +52,7 @@
 #include "utils/timestamp.h"
 
 #include "registry.h"
+#include "settings.h"
 
 /* Databases whose worker may be held off (DROP DATABASE and the like). */
 #define REGISTRY_MAX_HOLDS		8
@@ -79,7 +82,8 @@ typedef struct Registry
 	Latch	   *launcher_latch;
 	uint64		rescans;		/* CREATE EXTENSIONs committed */
 	HeldDatabase holds[REGISTRY_MAX_HOLDS];
-	WorkerSlot	slots[REGISTRY_MAX_WORKERS];
+	int			nslots;			/* emissions.max_workers at server start */
+	WorkerSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } Registry;
 
 static Registry *registry = NULL;
@@ -91,13 +95,21 @@ static uint32 my_generation = 0;
 /* Slot a producer last found for its database (a hint, checked on use). */
 static int	cached_slot = -1;
 
+/* Size of the registry with emissions.max_workers slots. */
+static Size
+registry_size(void)
+{
+	return add_size(offsetof(Registry, slots),
+					mul_size(emissions_max_workers, sizeof(WorkerSlot)));
+}
+
 /*
  * Ask for the registry's shared memory and lock; shmem_request_hook phase.
  */
 void
 emissions_registry_shmem_request(void)
 {
-	RequestAddinShmemSpace(MAXALIGN(sizeof(Registry)));
+	RequestAddinShmemSpace(MAXALIGN(registry_size()));
 	RequestNamedLWLockTranche("emissions_registry", 1);
 }
 
@@ -110,11 +122,12 @@ emissions_registry_shmem_startup(void)
 {
 	bool		found;
 
-	registry = ShmemInitStruct("emissions registry", sizeof(Registry), &found);
+	registry = ShmemInitStruct("emissions registry", registry_size(), &found);
 	if (!found)
 	{
-		memset(registry, 0, sizeof(Registry));
+		memset(registry, 0, registry_size());
 		registry->lock = &(GetNamedLWLockTranche("emissions_registry"))->lock;
+		registry->nslots = emissions_max_workers;
 	}
 }
 
@@ -136,7 +149,7 @@ find_slot(Oid dbid)
 	if (cached_slot >= 0 && registry->slots[cached_slot].dbid == dbid &&
 		registry->slots[cached_slot].state != SLOT_FREE)
 		return cached_slot;
-	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
+	for (i = 0; i < registry->nslots; i++)
 	{
 		if (registry->slots[i].state != SLOT_FREE &&
 			registry->slots[i].dbid == dbid)
@@ -228,11 +241,11 @@ emissions_registry_worker_pid(Oid dbid)
 /*
  * Keep dbid from getting a worker during the next hold_ms milliseconds:
  * the launcher starts none, and a worker it started before cannot attach.
- * Stores in pids[] (room for REGISTRY_MAX_WORKERS) the pids of dbid's
- * running workers, for the caller to stop, and returns how many.
+ * Sets *pids to the pids of dbid's running workers (palloc'd in the
+ * current memory context), for the caller to stop, and returns how many.
  */
 int
-emissions_registry_hold_workers(Oid dbid, int hold_ms, pid_t *pids)
+emissions_registry_hold_workers(Oid dbid, int hold_ms, pid_t **pids)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz until = TimestampTzPlusMilliseconds(now, hold_ms);
@@ -240,8 +253,10 @@ emissions_registry_hold_workers(Oid dbid, int hold_ms, pid_t *pids)
 	int			n = 0;
 	int			i;
 
+	*pids = NULL;
 	if (registry == NULL)
 		return 0;
+	*pids = palloc(sizeof(pid_t) * registry->nslots);
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 	for (i = 0; i < REGISTRY_MAX_HOLDS; i++)
 	{
@@ -259,12 +274,12 @@ emissions_registry_hold_workers(Oid dbid, int hold_ms, pid_t *pids)
 	registry->holds[victim].dbid = dbid;
 	registry->holds[victim].until = until;
 	/* Every slot, not only the first: there is one, but be sure. */
-	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
+	for (i = 0; i < registry->nslots; i++)
 	{
 		WorkerSlot *slot = &registry->slots[i];
 
 		if (slot->state == SLOT_RUNNING && slot->dbid == dbid)
-			pids[n++] = slot->pid;
+			(*pids)[n++] = slot->pid;
 	}
 	LWLockRelease(registry->lock);
 	return n;
@@ -281,7 +296,7 @@ emissions_registry_worker_running(Oid dbid, pid_t pid)
 	int			i;
 
 	LWLockAcquire(registry->lock, LW_SHARED);
-	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
+	for (i = 0; i < registry->nslots; i++)
 	{
 		WorkerSlot *slot = &registry->slots[i];
 
@@ -385,29 +400,31 @@ emissions_registry_rescans(void)
 }
 
 /*
- * Copy every slot in use into views[] (room for REGISTRY_MAX_WORKERS);
- * returns how many.
+ * Copy every slot in use into *views (palloc'd in the current memory
+ * context); returns how many.
  */
 int
-emissions_registry_list(SlotView *views)
+emissions_registry_list(SlotView **views)
 {
+	SlotView   *view = palloc(sizeof(SlotView) * registry->nslots);
 	int			n = 0;
 	int			i;
 
+	*views = view;
 	LWLockAcquire(registry->lock, LW_SHARED);
-	for (i = 0; i < REGISTRY_MAX_WORKERS; i++)
+	for (i = 0; i < registry->nslots; i++)
 	{
 		WorkerSlot *slot = &registry->slots[i];
 
 		if (slot->state == SLOT_FREE)
 			continue;
-		views[n].slot = i;
-		views[n].generation = slot->generation;
-		views[n].state = slot->state;
-		views[n].dbid = slot->dbid;
-		views[n].exit = slot->exit;
-		views[n].absent_seen = slot->absent_seen;
-		views[n].claimed_at = slot->claimed_at;
+		view[n].slot = i;
+		view[n].generation = slot->generation;
+		view[n].state = slot->state;
+		view[n].dbid = slot->dbid;
+		view[n].exit = slot->exit;
+		view[n].absent_seen = slot->absent_seen;
+		view[n].claimed_at = slot->claimed_at;
 		n++;
 	}
 	LWLockRelease(registry->lock);
@@ -428,7 +445,7 @@ emissions_registry_claim(Oid dbid, WorkerClaim *claim)
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);
 	if (find_slot(dbid) >= 0)
 		result = CLAIM_TAKEN;
-	for (i = 0; result == CLAIM_FULL && i < REGISTRY_MAX_WORKERS; i++)
+	for (i = 0; result == CLAIM_FULL && i < registry->nslots; i++)
 	{
 		WorkerSlot *s = &registry->slots[i];
 
@@ -521,7 +538,7 @@ emissions_registry_attach_worker(const WorkerClaim *claim, Oid dbid)
 	Latch	   *launcher = NULL;
 	bool		attached = false;
 
-	if (claim->slot < 0 || claim->slot >= REGISTRY_MAX_WORKERS)
+	if (claim->slot < 0 || claim->slot >= registry->nslots)
 		elog(ERROR, "emissions worker slot %d out of range", claim->slot);
 	s = &registry->slots[claim->slot];
 	LWLockAcquire(registry->lock, LW_EXCLUSIVE);

@@ -10,9 +10,6 @@
 
 #include "datatype/timestamp.h"
 
-/* Databases that can have a delivery worker at the same time. */
-#define REGISTRY_MAX_WORKERS	64
-
 /* Partitions of the outbox and of the event log. */
 #define STORE_PARTITIONS		3
 
@@ -26,7 +23,7 @@ extern void emissions_registry_request_rescan(void);
 extern int	emissions_registry_outbox_part(Oid dbid);
 extern pid_t emissions_registry_worker_pid(Oid dbid);
 extern int	emissions_registry_hold_workers(Oid dbid, int hold_ms,
-											pid_t *pids);
+											pid_t **pids);
 extern bool emissions_registry_worker_running(Oid dbid, pid_t pid);
 extern void emissions_registry_release_hold(Oid dbid);
 
@@ -78,7 +75,7 @@ typedef enum ClaimResult
 /* The launcher. */
 extern void emissions_registry_set_launcher(void);
 extern uint64 emissions_registry_rescans(void);
-extern int	emissions_registry_list(SlotView *views);
+extern int	emissions_registry_list(SlotView **views);
 extern ClaimResult emissions_registry_claim(Oid dbid, WorkerClaim *claim);
 extern bool emissions_registry_release(int slot, uint32 generation,
 									   SlotView *view);

@@ -8,8 +8,11 @@
  * opens a buffer, when the buffer spills to disk).  The delivery worker's
  * parameters are PGC_SIGHUP: they are the administrator's, set in
  * postgresql.conf or with ALTER SYSTEM, and the worker rereads them on
- * SIGHUP.  The prefix is reserved so that a misspelt emissions.* setting is
- * reported instead of ignored.
+ * SIGHUP.  The limits that size the module's shared memory (how many
+ * databases get a delivery worker, how many are counted) are
+ * PGC_POSTMASTER, as max_worker_processes is: read once at server start,
+ * before shared memory is requested.  The prefix is reserved so that a
+ * misspelt emissions.* setting is reported instead of ignored.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +35,8 @@ int			emissions_max_cascade_depth = 8;
 int			emissions_adapter_timeout_ms = 30000;
 int			emissions_retention_s = 3600;
 int			emissions_max_retention_s = 7 * 24 * 3600;
+int			emissions_max_workers = 64;
+int			emissions_max_stats_databases = 256;
 
 static const struct config_enum_entry log_dropped_options[] = {
 	{"off", EMISSIONS_LOG_DROPPED_OFF, false},
@@ -175,6 +180,28 @@ emissions_define_settings(void)
 							INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.max_workers",
+							"Databases whose events are delivered at the same time, each by a delivery worker of its own.",
+							"Each worker also takes a slot of max_worker_processes.",
+							&emissions_max_workers,
+							64,
+							1,
+							10000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.max_stats_databases",
+							"Databases whose events are counted in emissions_stats; further databases are not counted.",
+							NULL,
+							&emissions_max_stats_databases,
+							256,
+							1,
+							100000,
+							PGC_POSTMASTER,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("emissions");

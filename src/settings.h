@@ -22,6 +22,8 @@ extern int	emissions_max_cascade_depth;
 extern int	emissions_adapter_timeout_ms;
 extern int	emissions_retention_s;
 extern int	emissions_max_retention_s;
+extern int	emissions_max_workers;
+extern int	emissions_max_stats_databases;
 
 extern void emissions_define_settings(void);
 

@@ -4,8 +4,13 @@
  *	  Per-database counters kept in shared memory, and the SQL functions
  *	  that read and reset them.
  *
- * Shared memory holds a small hash table keyed by database OID.  Each entry
- * has its own spinlock; the table's LWLock is taken only to create an entry.
+ * Shared memory holds a small hash table keyed by database OID, with room
+ * for emissions.max_stats_databases entries (read at server start).  Each
+ * entry has its own spinlock; the table's LWLock is taken only to create an
+ * entry.  When the table is full, a database that was not counted yet is
+ * not counted at all: each of its backends says so with a WARNING at its
+ * first use, its events are emitted, stored and delivered as any other, and
+ * emissions_stats shows no counters for it.
  * A backend finds its database's entry once, at its first use of the
  * extension (emissions_stats_attach, which may raise an error), and keeps a
  * pointer to it: entries are never removed, so the pointer stays valid.
@@ -38,10 +43,8 @@
 #include "utils/timestamp.h"
 
 #include "registry.h"
+#include "settings.h"
 #include "stats.h"
-
-/* Databases with counters; past this, further databases are not counted. */
-#define STATS_MAX_DATABASES		256
 
 typedef struct DatabaseStats
 {
@@ -59,6 +62,9 @@ static HTAB *stats_hash = NULL;
 static LWLock *stats_lock = NULL;
 static DatabaseStats *my_stats = NULL;
 
+/* Whether this database found the table full (said once per backend). */
+static bool not_counted = false;
+
 PG_FUNCTION_INFO_V1(emissions_stats_counters);
 PG_FUNCTION_INFO_V1(emissions_stats_reset);
 
@@ -66,7 +72,8 @@ PG_FUNCTION_INFO_V1(emissions_stats_reset);
 static Size
 stats_shmem_size(void)
 {
-	return hash_estimate_size(STATS_MAX_DATABASES, sizeof(DatabaseStats));
+	return hash_estimate_size(emissions_max_stats_databases,
+							  sizeof(DatabaseStats));
 }
 
 /*
@@ -91,7 +98,8 @@ emissions_stats_shmem_startup(void)
 	info.keysize = sizeof(Oid);
 	info.entrysize = sizeof(DatabaseStats);
 	stats_hash = ShmemInitHash("emissions stats",
-							   STATS_MAX_DATABASES, STATS_MAX_DATABASES,
+							   emissions_max_stats_databases,
+							   emissions_max_stats_databases,
 							   &info,
 							   HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	stats_lock = &(GetNamedLWLockTranche("emissions_stats"))->lock;
@@ -116,7 +124,7 @@ emissions_stats_attach(void)
 	DatabaseStats *entry;
 	bool		found;
 
-	if (my_stats != NULL || stats_hash == NULL)
+	if (my_stats != NULL || stats_hash == NULL || not_counted)
 		return;
 
 	LWLockAcquire(stats_lock, LW_EXCLUSIVE);
@@ -131,11 +139,15 @@ emissions_stats_attach(void)
 	}
 	LWLockRelease(stats_lock);
 
+	/* Entries are never removed: a full table stays full, look no more. */
+	not_counted = (entry == NULL);
 	if (entry == NULL)
 		ereport(WARNING,
-				(errmsg("emissions cannot count events of this database"),
-				 errdetail("Counters are kept for at most %d databases.",
-						   STATS_MAX_DATABASES)));
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("emissions cannot count events of this database"),
+				 errdetail("Counters are kept for at most %d databases (emissions.max_stats_databases); events of this database are delivered but not counted.",
+						   emissions_max_stats_databases),
+				 errhint("Raise emissions.max_stats_databases and restart the server.")));
 	my_stats = entry;
 }
 

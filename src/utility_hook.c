@@ -70,8 +70,8 @@ static uint32 wait_event = 0;
 static Oid
 stop_workers(Oid dbid)
 {
-	pid_t		pids[REGISTRY_MAX_WORKERS];
-	int			n = emissions_registry_hold_workers(dbid, HOLD_MS, pids);
+	pid_t	   *pids;
+	int			n = emissions_registry_hold_workers(dbid, HOLD_MS, &pids);
 	int			waited = 0;
 	int			i;
 
