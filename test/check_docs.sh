@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # test/check_docs.sh: every SQL and JSON sample of the documentation runs.
 #
-# For README.md and each docs/*.md, in a database of its own (with the
-# extension created first, unless the file's own samples create it), the
+# For README.md, CHANGELOG.md and each docs/*.md, in a database of its own
+# (with the extension created first, unless the file's own samples create
+# it), the
 # file's ```sql blocks run in order in one psql session that stops at the
 # first error, and each ```json block must parse as jsonb.  The file passes
 # when nothing failed and, once the worker has delivered everything, no
 # delivery failed (no dead letter, no pending retry): a handler or table in
 # a sample that cannot take its events fails the file too.
+#
+# Every relative link of these files must lead to a file, and its #anchor,
+# if any, to a heading of that file.
 #
 # Two marks, in HTML comments (invisible on GitHub and in any renderer):
 #   <!-- not run: REASON -->  on the line before a ```sql fence: the block
@@ -16,8 +20,8 @@
 #   <!-- ```sql ... ``` -->   a block inside a comment runs like the others,
 #                             unseen by the reader: the set-up a sample
 #                             takes for granted (a table, a role).
-# Roles are the cluster's, so a file's set-up names its roles after the file
-# and drops them at its end.
+# Roles belong to the cluster: a file whose set-up creates roles drops them
+# at its end, in a hidden block too.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -75,17 +79,47 @@ extract_samples() {
 	' "$1"
 }
 
+# Print the relative links of FILE that lead nowhere: a file that does not
+# exist, or an anchor (#...) that no heading of the target file makes, as
+# GitHub makes them (lower case, punctuation dropped, spaces as hyphens).
+broken_links() {
+	local doc="$1" link target anchor dir
+	dir="$(dirname "$doc")"
+	awk '/^[ \t]*```/ { code = !code; next }
+		!code { while (match($0, /\]\([^) ]+\)/)) {
+			print substr($0, RSTART + 2, RLENGTH - 3)
+			$0 = substr($0, RSTART + RLENGTH) } }' "$doc" |
+		grep -v -E '^(https?|mailto):' |
+		while read -r link; do
+			target="${link%%#*}"
+			anchor=""
+			[ "$target" != "$link" ] && anchor="${link#*#}"
+			[ -z "$target" ] && target="$(basename "$doc")"
+			if [ ! -e "$dir/$target" ]; then
+				echo "$link"
+			elif [ -n "$anchor" ] && [[ "$target" == *.md ]] &&
+				! awk '/^[ \t]*```/ { code = !code; next }
+					!code && /^#+ / { sub(/^#+ /, ""); print }' "$dir/$target" |
+				tr 'A-Z' 'a-z' | sed 's/[^a-z0-9 _-]//g; s/ /-/g' |
+				grep -qx -- "$anchor"; then
+				echo "$link"
+			fi
+		done
+}
+
 cluster_start "shared_preload_libraries = 'emissions'" \
 	"max_worker_processes = 16"
 export PGDATABASE=postgres
 
 cd "$top"
-for doc in README.md docs/*.md; do
+for doc in README.md CHANGELOG.md docs/*.md; do
 	name="$(basename "$doc" .md | tr 'A-Z-' 'a-z_')"
 	db="docs_$name"
 	script="$CLUSTER/$name.sql"
 	extract_samples "$doc" >"$script" 2>"$CLUSTER/$name.skipped"
 	[ -s "$CLUSTER/$name.skipped" ] && comment "$(cat "$CLUSTER/$name.skipped")"
+	broken="$(broken_links "$doc" || true)"
+	check_eq "$doc: every relative link leads to a file and heading" "" "$broken"
 	blocks="$(grep -c '^\\echo ' "$script" || true)"
 	if [ "$blocks" -eq 0 ]; then
 		comment "$doc: no SQL or JSON sample"
