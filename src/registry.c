@@ -12,6 +12,10 @@
  * emissions.max_workers slots, a number read at server start that sizes
  * the struct; the registry keeps it, so every process reads the same.
  *
+ * Each slot also has a condition variable that its worker broadcasts
+ * after each pass it commits and as it exits, for the backends in
+ * emissions_wait_delivered() to wake on instead of polling.
+ *
  * The registry, not the launcher's memory, is what says which database has
  * a worker, so a restarted launcher finds the workers still running and
  * does not start them twice.  A slot goes FREE -> CLAIMED -> RUNNING ->
@@ -68,6 +72,7 @@ typedef struct WorkerSlot
 	uint64		absent_seen;	/* rescans when it found no extension */
 	TimestampTz claimed_at;
 	int			outbox_part;
+	ConditionVariable pass_cv;	/* broadcast after each committed pass */
 } WorkerSlot;
 
 typedef struct HeldDatabase
@@ -121,6 +126,7 @@ void
 emissions_registry_shmem_startup(void)
 {
 	bool		found;
+	int			i;
 
 	registry = ShmemInitStruct("emissions registry", registry_size(), &found);
 	if (!found)
@@ -128,6 +134,8 @@ emissions_registry_shmem_startup(void)
 		memset(registry, 0, registry_size());
 		registry->lock = &(GetNamedLWLockTranche("emissions_registry"))->lock;
 		registry->nslots = emissions_max_workers;
+		for (i = 0; i < registry->nslots; i++)
+			ConditionVariableInit(&registry->slots[i].pass_cv);
 	}
 }
 
@@ -236,6 +244,29 @@ emissions_registry_worker_pid(Oid dbid)
 
 	(void) read_slot(dbid, &slot);
 	return slot.state == SLOT_RUNNING ? slot.pid : 0;
+}
+
+/*
+ * The condition variable dbid's running worker broadcasts after each pass
+ * it commits and as it exits, or NULL when dbid has no running worker.
+ * The slot may be given to another database later: a waiter looks it up
+ * again after each wake-up (a broadcast of another database's worker only
+ * wakes it once for nothing).
+ */
+ConditionVariable *
+emissions_registry_pass_cv(Oid dbid)
+{
+	ConditionVariable *cv = NULL;
+	int			i;
+
+	if (registry == NULL)
+		return NULL;
+	LWLockAcquire(registry->lock, LW_SHARED);
+	i = find_slot(dbid);
+	if (i >= 0 && registry->slots[i].state == SLOT_RUNNING)
+		cv = &registry->slots[i].pass_cv;
+	LWLockRelease(registry->lock);
+	return cv;
 }
 
 /*
@@ -519,6 +550,8 @@ worker_detach(int code, Datum arg)
 	}
 	launcher = registry->launcher_latch;
 	LWLockRelease(registry->lock);
+	/* Waiters look again, and find their database without a worker. */
+	ConditionVariableBroadcast(&slot->pass_cv);
 	my_worker_slot = -1;
 	if (launcher != NULL)
 		SetLatch(launcher);
@@ -618,4 +651,15 @@ emissions_registry_set_outbox_part(int part)
 	if (slot->generation == my_generation)
 		slot->outbox_part = part;
 	LWLockRelease(registry->lock);
+}
+
+/*
+ * Wake the backends waiting for the calling worker's deliveries: it has
+ * committed a pass.  Cannot fail.
+ */
+void
+emissions_registry_pass_committed(void)
+{
+	if (my_worker_slot >= 0)
+		ConditionVariableBroadcast(&registry->slots[my_worker_slot].pass_cv);
 }

@@ -9,6 +9,7 @@
 #define EMISSIONS_REGISTRY_H
 
 #include "datatype/timestamp.h"
+#include "storage/condition_variable.h"
 
 /* Partitions of the outbox and of the event log. */
 #define STORE_PARTITIONS		3
@@ -22,6 +23,7 @@ extern void emissions_registry_wake_worker(Oid dbid);
 extern void emissions_registry_request_rescan(void);
 extern int	emissions_registry_outbox_part(Oid dbid);
 extern pid_t emissions_registry_worker_pid(Oid dbid);
+extern ConditionVariable *emissions_registry_pass_cv(Oid dbid);
 extern int	emissions_registry_hold_workers(Oid dbid, int hold_ms,
 											pid_t **pids);
 extern bool emissions_registry_worker_running(Oid dbid, pid_t pid);
@@ -88,5 +90,6 @@ extern bool emissions_registry_attach_worker(const WorkerClaim *claim,
 extern void emissions_registry_mark_exit(WorkerExit exit);
 extern void emissions_registry_mark_absent(uint64 rescans_seen);
 extern void emissions_registry_set_outbox_part(int part);
+extern void emissions_registry_pass_committed(void);
 
 #endif							/* EMISSIONS_REGISTRY_H */

@@ -4,12 +4,16 @@
  *	  emissions_wait_delivered(): wait until what is committed is delivered.
  *
  * Notes the outbox rows visible when called (committed by others; the
- * caller's own uncommitted rows are left out), then polls, every few
- * milliseconds, until none of them is visible to a fresh snapshot any
- * more: the worker deletes a row in the transaction that delivers it.
- * Between polls it holds no lock on the outbox, so it never stands in the
- * worker's way.  Events that handlers emit while it waits are not waited
- * for: call it again for a cascade.
+ * caller's own uncommitted rows are left out), then looks again until none
+ * of them is visible to a fresh snapshot any more: the worker deletes a
+ * row in the transaction that delivers it.  It looks again each time the
+ * database's worker has committed a pass or exited (the worker broadcasts
+ * a condition variable of its registry slot), and at least every
+ * WAIT_RECHECK_MS for what no broadcast announces (rows deleted by other
+ * means); while the database has no running worker (one about to start),
+ * every WAIT_POLL_MS.  Between looks it holds no lock on the outbox, so it
+ * never stands in the worker's way.  Events that handlers emit while it
+ * waits are not waited for: call it again for a cascade.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +28,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "utils/fmgrprotos.h"
 #include "utils/rel.h"
@@ -37,7 +42,10 @@
 
 PG_FUNCTION_INFO_V1(emissions_wait_delivered);
 
-/* Milliseconds between two looks at the outbox. */
+/* Longest sleep on the worker's condition variable between two looks. */
+#define WAIT_RECHECK_MS	1000
+
+/* Milliseconds between two looks when the database has no worker. */
 #define WAIT_POLL_MS	5
 
 /* What emissions_wait_delivered() reports while it waits. */
@@ -145,14 +153,34 @@ emissions_wait_delivered(PG_FUNCTION_ARGS)
 	n = visible_rows(&rows, 0, true);
 	while (n > 0)
 	{
-		if (GetCurrentTimestamp() >= deadline)
-			PG_RETURN_BOOL(false);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 WAIT_POLL_MS,
-						 emissions_wait_event(&wait_event, "EmissionsWaitDelivered"));
-		ResetLatch(MyLatch);
+		TimestampTz now = GetCurrentTimestamp();
+		long		left_ms;
+		ConditionVariable *cv;
+
+		if (now >= deadline)
+			break;
+		left_ms = Max(TimestampDifferenceMilliseconds(now, deadline), 1);
+
+		/*
+		 * Looked up again each time: the database's worker may have exited
+		 * and a new one taken another slot.  The first sleep on a condition
+		 * variable only gets ready and returns at once, so a pass committed
+		 * since the last look is not missed.
+		 */
+		cv = emissions_registry_pass_cv(MyDatabaseId);
+		if (cv != NULL)
+			(void) ConditionVariableTimedSleep(cv, Min(left_ms, WAIT_RECHECK_MS),
+											   emissions_wait_event(&wait_event, "EmissionsWaitDelivered"));
+		else
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(left_ms, WAIT_POLL_MS),
+							 emissions_wait_event(&wait_event, "EmissionsWaitDelivered"));
+			ResetLatch(MyLatch);
+		}
 		CHECK_FOR_INTERRUPTS();
 		n = visible_rows(&rows, n, false);
 	}
-	PG_RETURN_BOOL(true);
+	ConditionVariableCancelSleep();
+	PG_RETURN_BOOL(n == 0);
 }

@@ -134,6 +134,7 @@ emissions_worker_main(Datum main_arg)
 		}
 		if (status != DELIVERY_DONE)
 			proc_exit(0);
+		emissions_registry_pass_committed();
 		pgstat_report_stat(false);
 
 		/*
