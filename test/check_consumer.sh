@@ -10,6 +10,8 @@
 # emissions_events(0, ...).  An event whose envelope is too large for
 # NOTIFY is printed whole, every line is a JSON envelope, --count and the
 # default start (only new events) work, and SIGINT ends it with status 0.
+# With --subscription it acknowledges what it printed, and a new run, after
+# a SIGKILL too, continues after the last acknowledgement.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -223,6 +225,66 @@ consumer=""
 check_eq "without --after only a new event is printed" "consume.fresh 0" \
 	"$(python3 -c 'import json, sys
 print(" ".join(json.loads(l)["type"] for l in sys.stdin), end="")' <"$out") $status"
+
+# 7. --subscription: reads through the subscription and acknowledges what
+# it printed; a new run continues after the last acknowledgement, also
+# after a SIGKILL (what was printed but not acknowledged comes again).
+ids() {
+	python3 -c 'import json, sys
+print(" ".join(str(json.loads(l)["id"]) for l in sys.stdin), end="")'
+}
+all_ids="$(sql "SELECT string_agg(id::text, ' ' ORDER BY id)
+	FROM emissions_events(0, 2147483647)")"
+check_eq "--subscription --after 0 --count 10 prints the first 10 events" \
+	"$(cut -d ' ' -f 1-10 <<<"$all_ids") status 0" \
+	"$(timeout 20 "$consume" --subscription sub7 --after 0 --count 10 \
+		--max 4 2>/dev/null | ids; echo " status ${PIPESTATUS[0]}")"
+check_eq "and acknowledges them" "$(cut -d ' ' -f 10 <<<"$all_ids")" \
+	"$(sql "SELECT position FROM emissions_subscriptions WHERE name = 'sub7'")"
+check_eq "the next run continues after the last acknowledgement" \
+	"$(cut -d ' ' -f 11-15 <<<"$all_ids")" \
+	"$(timeout 20 "$consume" --subscription sub7 --count 5 --max 2 | ids)"
+"$consume" --subscription sub7 --max 3 >"$out" 2>"$err" &
+consumer=$!
+produce 10 consume.sub &
+producer=$!
+sleep 0.3
+kill -KILL "$consumer"
+wait "$consumer" 2>/dev/null || true
+wait "$producer"
+sql "SELECT emissions_wait_delivered('60s')" >/dev/null
+first_run="$(ids <"$out")"
+"$consume" --subscription sub7 --max 3 >"$out" 2>>"$err" &
+consumer=$!
+all_ids="$(sql "SELECT string_agg(id::text, ' ' ORDER BY id)
+	FROM emissions_events(0, 2147483647)")"
+expected_ids="$(cut -d ' ' -f 16- <<<"$all_ids")"
+last="$(awk '{print $NF}' <<<"$expected_ids")"
+for _ in $(seq 1 200); do
+	[ "$(ids <"$out" | awk '{print $NF}')" = "$last" ] && break
+	sleep 0.1
+done
+kill -INT "$consumer"
+wait "$consumer" || true
+consumer=""
+second_run="$(ids <"$out")"
+# Print whether the words of $1 are increasing numbers.
+increasing() {
+	awk '{ for (i = 2; i <= NF; i++) if ($i <= $(i - 1)) exit 1 }' <<<"$1"
+}
+check "the run killed printed in id order (${first_run:0:40}...)" \
+	increasing "$first_run"
+check "the next run printed in id order (${second_run:0:40}...)" \
+	increasing "$second_run"
+check_eq "after a SIGKILL and a restart, every event is printed" \
+	"$expected_ids" \
+	"$(tr ' ' '\n' <<<"$first_run $second_run" | sort -nu | paste -sd ' ')"
+repeated="$(tr ' ' '\n' <<<"$first_run $second_run" | sort -n | uniq -d |
+	wc -l)"
+check "only what was not acknowledged comes again ($repeated events)" \
+	test "$repeated" -le 3
+check_eq "the position is the last event printed" "$last" \
+	"$(sql "SELECT position FROM emissions_subscriptions WHERE name = 'sub7'")"
 
 cluster_stop "$CLUSTER"
 done_testing

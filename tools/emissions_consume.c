@@ -20,6 +20,15 @@
  * Catch-up reads every event, so the channel followed should carry every
  * event too (the default channel does).
  *
+ * With --subscription NAME it reads through a subscription instead
+ * (emissions_read(), created first if there is none, after --after or from
+ * the newest event), and notifications only wake it up.  After each page
+ * it has printed and flushed (and synced, when stdout is a file), it
+ * acknowledges the last id with emissions_ack(): a restart, even after a
+ * crash or days away, continues after the last acknowledgement.  Events
+ * printed but not yet acknowledged when it dies are printed again by the
+ * next run: at least once, in id order, with the same ids.
+ *
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
@@ -33,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +87,11 @@ static const char *opt_channel = "emissions";
 static long long opt_after = -1;	/* -1: the current last_event_id */
 static int	opt_max = 1000;
 static long long opt_count = 0; /* 0: no limit */
+static const char *opt_subscription = NULL;
+
+/* --subscription: whether it exists (checked once), the last id acked. */
+static bool subscription_ready = false;
+static long long acked_id = -1;
 
 /* Progress: the last id printed (or started after), lines printed. */
 static long long last_id = -1;
@@ -124,6 +139,9 @@ usage(void)
 		   "                         the current last_event_id, new events only)\n"
 		   "  -m, --max=N            page size of the catch-up (default: 1000)\n"
 		   "  -n, --count=N          exit after printing N events\n"
+		   "  -s, --subscription=NAME  read through this subscription and\n"
+		   "                         acknowledge what was printed; created\n"
+		   "                         (after --after, or new events only) if missing\n"
 		   "      --help             show this help, then exit\n\n"
 		   "Without options the usual PG* environment variables apply.\n"
 		   "SIGINT or SIGTERM ends it with exit status 0.\n");
@@ -275,9 +293,90 @@ start_at_current(PGconn *conn)
 	return STEP_OK;
 }
 
+/* Whether res is the error of a subscription that does not exist. */
+static bool
+subscription_missing(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	return state != NULL && strcmp(state, "42704") == 0;
+}
+
 /*
- * Print the events after last_id with emissions_events(), page after page,
- * until a page comes back with fewer rows than asked.
+ * --subscription: make sure the subscription exists, creating it after
+ * --after (or from the newest event) if it does not, and start after its
+ * position or the last id printed, whichever is further.
+ */
+static StepResult
+open_subscription(PGconn *conn)
+{
+	char		after[32];
+	const char *params[2] = {opt_subscription, after};
+	PGresult   *res;
+	long long	position;
+
+	/* An acknowledgement of id 0 changes nothing and returns the position. */
+	res = PQexecParams(conn, "SELECT emissions_ack($1, 0)",
+					   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+		!subscription_missing(res))
+		return query_failed(conn, res, "reading the subscription");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		PQclear(res);
+		snprintf(after, sizeof(after), "%lld", opt_after);
+		params[1] = opt_after >= 0 ? after : NULL;
+		res = PQexecParams(conn, "SELECT emissions_subscribe($1, $2)",
+						   2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			return query_failed(conn, res, "creating the subscription");
+		msg("created subscription \"%s\"", opt_subscription);
+	}
+	position = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (position > last_id)
+		last_id = position;
+	if (acked_id < position)
+		acked_id = position;
+	subscription_ready = true;
+	return STEP_OK;
+}
+
+/*
+ * --subscription: acknowledge the events printed so far, once they are on
+ * their way: stdout flushed (emit_line does it), and synced when it is a
+ * file.
+ */
+static StepResult
+acknowledge(PGconn *conn)
+{
+	char		id[32];
+	const char *params[2] = {opt_subscription, id};
+	struct stat st;
+	PGresult   *res;
+
+	if (opt_subscription == NULL || last_id <= acked_id)
+		return STEP_OK;
+	if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+		fsync(STDOUT_FILENO) != 0)
+	{
+		msg("could not sync stdout: %s", strerror(errno));
+		exit(1);
+	}
+	snprintf(id, sizeof(id), "%lld", last_id);
+	res = PQexecParams(conn, "SELECT emissions_ack($1, $2)",
+					   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return query_failed(conn, res, "acknowledging");
+	PQclear(res);
+	acked_id = last_id;
+	return STEP_OK;
+}
+
+/*
+ * Print the events after last_id with emissions_events() (or through the
+ * subscription, acknowledging each page), page after page, until a page
+ * comes back with fewer rows than asked.
  */
 static StepResult
 catch_up(PGconn *conn)
@@ -289,33 +388,41 @@ catch_up(PGconn *conn)
 		const char *params[2] = {after, max};
 		PGresult   *res;
 		int			rows;
+		StepResult	r = STEP_OK;
 
 		if (stop_requested)
 			return STEP_STOP;
 		snprintf(after, sizeof(after), "%lld", last_id);
 		snprintf(max, sizeof(max), "%d", opt_max);
-		res = PQexecParams(conn,
-						   ENVELOPE_SQL " FROM emissions_events($1, $2)"
-						   " ORDER BY id",
-						   2, NULL, params, NULL, NULL, 0);
+		if (opt_subscription != NULL)
+		{
+			params[0] = opt_subscription;
+			res = PQexecParams(conn,
+							   ENVELOPE_SQL " FROM emissions_read($1, $2)"
+							   " ORDER BY id",
+							   2, NULL, params, NULL, NULL, 0);
+		}
+		else
+			res = PQexecParams(conn,
+							   ENVELOPE_SQL " FROM emissions_events($1, $2)"
+							   " ORDER BY id",
+							   2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			return query_failed(conn, res, "catch-up");
 		rows = PQntuples(res);
-		for (int i = 0; i < rows; i++)
+		for (int i = 0; i < rows && r == STEP_OK; i++)
 		{
 			long long	id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 
 			if (id <= last_id)
 				continue;
-			if (emit_line(id, PQgetvalue(res, i, 1)) == STEP_STOP)
-			{
-				PQclear(res);
-				return STEP_STOP;
-			}
+			r = emit_line(id, PQgetvalue(res, i, 1));
 		}
 		PQclear(res);
-		if (rows < opt_max)
-			return STEP_OK;
+		if (acknowledge(conn) == STEP_LOST)
+			return STEP_LOST;
+		if (r != STEP_OK || rows < opt_max)
+			return r;
 	}
 }
 
@@ -393,6 +500,8 @@ handle_notification(PGconn *conn, const char *text)
 	}
 	if (id <= last_id)
 		return STEP_OK;
+	if (opt_subscription != NULL)
+		return catch_up(conn);	/* a wake-up: read through it */
 	if (id > last_id + 1)
 	{
 		/* Events it missed (or ids never used): read them by id. */
@@ -482,6 +591,7 @@ main(int argc, char **argv)
 		{"after", required_argument, NULL, 'a'},
 		{"max", required_argument, NULL, 'm'},
 		{"count", required_argument, NULL, 'n'},
+		{"subscription", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, '?' + 256},
 		{NULL, 0, NULL, 0}
 	};
@@ -491,7 +601,7 @@ main(int argc, char **argv)
 	int			backoff = BACKOFF_MIN_MS;
 	int			c;
 
-	while ((c = getopt_long(argc, argv, "d:h:p:U:c:a:m:n:", long_options,
+	while ((c = getopt_long(argc, argv, "d:h:p:U:c:a:m:n:s:", long_options,
 							NULL)) != -1)
 	{
 		switch (c)
@@ -530,6 +640,14 @@ main(int argc, char **argv)
 			case 'n':
 				opt_count = parse_count("count", optarg, LLONG_MAX);
 				break;
+			case 's':
+				if (*optarg == '\0')
+				{
+					msg("the subscription name must not be empty");
+					return 1;
+				}
+				opt_subscription = optarg;
+				break;
 			case '?' + 256:
 				usage();
 				return 0;
@@ -555,7 +673,7 @@ main(int argc, char **argv)
 	/* A closed stdout shows up as EPIPE in emit_line(). */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (opt_after >= 0)
+	if (opt_after >= 0 && opt_subscription == NULL)
 		last_id = opt_after;
 
 	while (!stop_requested)
@@ -586,7 +704,11 @@ main(int argc, char **argv)
 			connected_once = true;
 		}
 
-		r = last_id < 0 ? start_at_current(conn) : STEP_OK;
+		if (opt_subscription != NULL)
+			r = subscription_ready && last_id >= 0 ? STEP_OK :
+				open_subscription(conn);
+		else
+			r = last_id < 0 ? start_at_current(conn) : STEP_OK;
 		if (r == STEP_OK)
 			r = catch_up(conn);
 		if (r == STEP_OK)
