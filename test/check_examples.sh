@@ -12,7 +12,9 @@
 # pg_terminate_backend: it reconnects, and its output is still every
 # delivered event exactly once, in id order, the same as emissions_events
 # returns; it exits 0 after --count.  The --poll mode (no LISTEN) follows
-# new events too.
+# new events too.  With --subscription, each example reads through a
+# subscription and acknowledges what it printed: a new run continues after
+# the last acknowledgement.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -195,16 +197,64 @@ print(*[len(e["payload"]["big"]) for e in map(json.loads, sys.stdin)
 print(*[e["id"] for e in map(json.loads, sys.stdin)])' <"$out.poll")"
 }
 
+# Check the example NAME with --subscription, run as CMD...: it reads
+# through the subscription (created at --after 0), acknowledges what it
+# printed, and a new run continues after the last acknowledgement; new
+# events arrive by notification.
+check_subscription_example() {
+	local name="$1" out status=0 ids consumer
+	shift
+	out="$CLUSTER/$name.sub.out"
+	export PGDATABASE="ex_sub_$name"
+	sql -q -d postgres -c "CREATE DATABASE $PGDATABASE" \
+		-c "\\c $PGDATABASE" -c "CREATE EXTENSION emissions" \
+		-c "SELECT emissions_start(), emissions_emit('ex.sub',
+			jsonb_build_object('n', g)) FROM generate_series(1, 15) g" \
+		>/dev/null
+	sql -c "SELECT emissions_wait_delivered('60s')" >/dev/null
+	ids="$(sql -c "SELECT string_agg(id::text, ' ' ORDER BY id)
+		FROM emissions_events(0, 100)")"
+	timeout 20 "$@" --subscription follow --after 0 --count 10 >"$out" \
+		2>"$out.err" || status=$?
+	check_eq "$name --subscription: the first run prints 10 events, exits 0" \
+		"0 $(cut -d ' ' -f 1-10 <<<"$ids")" \
+		"$status $("$PYTHON" -c 'import json, sys
+print(*[e["id"] for e in map(json.loads, sys.stdin)])' <"$out")"
+	check_eq "$name --subscription: and acknowledges them" \
+		"$(cut -d ' ' -f 10 <<<"$ids")" \
+		"$(sql -c "SELECT position FROM emissions_subscriptions")"
+	timeout 20 "$@" --subscription follow --count 8 >"$out" 2>>"$out.err" &
+	consumer=$!
+	sleep 1
+	sql -c "SELECT emissions_start(), emissions_emit('ex.sub.live',
+		jsonb_build_object('n', g)) FROM generate_series(1, 3) g" >/dev/null
+	status=0
+	wait "$consumer" || status=$?
+	ids="$(sql -c "SELECT string_agg(id::text, ' ' ORDER BY id)
+		FROM emissions_events(0, 100)")"
+	check_eq "$name --subscription: the next run continues after the last acknowledgement, then follows" \
+		"0 $(cut -d ' ' -f 11-18 <<<"$ids")" \
+		"$status $("$PYTHON" -c 'import json, sys
+print(*[e["id"] for e in map(json.loads, sys.stdin)])' <"$out")"
+	check_eq "$name --subscription: everything printed is acknowledged" \
+		"$(cut -d ' ' -f 18 <<<"$ids")" \
+		"$(sql -c "SELECT position FROM emissions_subscriptions")"
+	[ "$status" -eq 0 ] || comment "$(cat "$out.err")"
+}
+
 cluster_start "shared_preload_libraries = 'emissions'" \
 	"max_worker_processes = 32"
 
 if check "python3-psycopg is installed" install_psycopg; then
 	check_example python emissions-example-python \
 		"$PYTHON" "$top/examples/python/consume.py"
+	check_subscription_example python \
+		"$PYTHON" "$top/examples/python/consume.py"
 fi
 if check "pg is installed from the npm registry" install_pg; then
 	check_example node emissions-example-node \
 		node "$top/examples/node/consume.js"
+	check_subscription_example node node "$top/examples/node/consume.js"
 fi
 
 cluster_stop "$CLUSTER"

@@ -2,6 +2,7 @@
 // Print the events emissions delivers, one JSON object per line.
 //
 //     node consume.js [URL] [--after ID] [--count N] [--poll SECONDS]
+//                     [--subscription NAME]
 //
 // URL is a postgres:// connection URL; without it the PG* environment
 // variables apply.  The consumer LISTENs on the "emissions" channel, reads
@@ -10,7 +11,15 @@
 // a lost connection it reconnects and catches up again from the last id it
 // printed: it misses nothing and prints nothing twice.  --poll reads
 // emissions_events() every SECONDS instead of listening, for a
-// transaction-mode pooler, where LISTEN does not work.  Needs pg (npm ci).
+// transaction-mode pooler, where LISTEN does not work.
+//
+// --subscription NAME keeps the position in the database instead: it reads
+// with emissions_read(), and acknowledges each page with emissions_ack()
+// once it is written out; notifications only wake it up.  A new run
+// continues after the last acknowledgement, however long it was away (the
+// subscription is created if missing, after --after or from the newest
+// event; creating one needs EXECUTE on emissions_subscribe).  Needs pg
+// (npm ci).
 'use strict';
 const { parseArgs } = require('node:util');
 const pg = require('pg');
@@ -24,36 +33,75 @@ const COLUMNS = `id, type, payload, metadata,
   current_database() AS database`;
 const EVENTS = `SELECT ${COLUMNS} FROM emissions_events($1, $2)`;
 const EVENT = `SELECT ${COLUMNS} FROM emissions_event($1)`;
+const READ = `SELECT ${COLUMNS} FROM emissions_read($1, $2)`;
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    after: { type: 'string', default: '0' },
+    after: { type: 'string' },
     count: { type: 'string', default: '0' },
     poll: { type: 'string', default: '0' },
+    subscription: { type: 'string' },
   },
 });
 const count = Number(opts.count);
 const poll = Number(opts.poll);
-let last = Number(opts.after); // the last id printed
+const sub = opts.subscription;
+let last = sub ? -1 : Number(opts.after || 0); // the last id printed
 let printed = 0;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Print an event unless it was already printed; stop after --count.
+// Print an event unless it was already printed.
 function emit(event) {
   if (event.id <= last) return;
   process.stdout.write(JSON.stringify(event) + '\n');
   last = event.id;
   printed += 1;
-  if (printed === count) process.exit(0);
+}
+
+// Wait until what was written to stdout is handed to the system.
+const drained = () => new Promise((resolve) => process.stdout.write('', resolve));
+
+// Acknowledge what was printed (once written out); stop after --count.
+async function done(client) {
+  if (sub && last > 0) {
+    await drained();
+    await client.query('SELECT emissions_ack($1, $2)', [sub, last]);
+  }
+  if (count > 0 && printed >= count) {
+    await drained();
+    process.exit(0);
+  }
+}
+
+// Start after the subscription's position; create it if missing.
+async function openSubscription(client) {
+  let position;
+  try {
+    // An acknowledgement of id 0 changes nothing: it returns the position.
+    ({ rows: [{ position }] } = await client.query(
+      'SELECT emissions_ack($1, 0) AS position', [sub]));
+  } catch (err) {
+    if (err.code !== '42704') throw err; // 42704: there is none
+    ({ rows: [{ position }] } = await client.query(
+      'SELECT emissions_subscribe($1, $2) AS position',
+      [sub, opts.after === undefined ? null : Number(opts.after)]));
+  }
+  last = Math.max(last, position);
 }
 
 // Print every delivered event after the last one printed, in pages.
 async function catchUp(client) {
   for (;;) {
-    const { rows } = await client.query(EVENTS, [last, PAGE]);
-    rows.forEach(emit);
+    const { rows } = sub
+      ? await client.query(READ, [sub, PAGE])
+      : await client.query(EVENTS, [last, PAGE]);
+    for (const row of rows) {
+      emit(row);
+      if (printed === count) break;
+    }
+    await done(client);
     if (rows.length < PAGE) return;
   }
 }
@@ -66,6 +114,7 @@ async function complete(client, event) {
 }
 
 async function follow(client, lost) {
+  if (sub) await openSubscription(client);
   if (poll > 0) {
     for (;;) {
       await catchUp(client);
@@ -82,9 +131,16 @@ async function follow(client, lost) {
   await client.query('LISTEN emissions'); // 1. listen first,
   await catchUp(client); //                  2. then read what was missed,
   for (;;) { //                              3. then follow the notifications.
+    if (sub && inbox.length > 0) {
+      inbox.length = 0; // only a wake-up: read through the subscription
+      await catchUp(client);
+    }
     while (inbox.length > 0) {
       const event = inbox.shift();
-      if (event.id > last) emit(await complete(client, event));
+      if (event.id > last) {
+        emit(await complete(client, event));
+        await done(client);
+      }
     }
     await Promise.race([lost, new Promise((resolve) => { wake = resolve; })]);
   }
