@@ -12,7 +12,8 @@
  * first; one sent without its payload (NOTIFY's 8000-byte limit) is
  * completed with emissions_event().  A lost connection is reopened with a
  * backoff (0.1 s doubling up to 5 s), and the catch-up starts again from
- * the last id printed: nothing is missed, nothing repeated.
+ * the last id printed: no id still kept is missed, and none is printed
+ * twice.
  *
  * Every line is flushed at once, so it works in a pipeline (... | jq).
  * SIGINT and SIGTERM make it exit with status 0; messages go to stderr.
@@ -126,8 +127,9 @@ usage(void)
 {
 	printf("%s prints the events delivered by the emissions extension, one\n"
 		   "JSON envelope per line, catching up by id and then following\n"
-		   "the channel; it reconnects after a lost connection without\n"
-		   "missing or repeating an event.\n\n", PROGNAME);
+		   "the channel; each id once, in increasing order.  After a lost\n"
+		   "connection it reconnects and goes on after the last id printed,\n"
+		   "missing none of the events still kept.\n\n", PROGNAME);
 	printf("Usage:\n  %s [OPTION]... [DBNAME]\n\n", PROGNAME);
 	printf("Options:\n"
 		   "  -d, --dbname=CONNINFO  database name or connection string\n"

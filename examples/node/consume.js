@@ -9,7 +9,7 @@
 // what it missed since the last id it printed (--after, 0 for everything
 // still kept) with emissions_events(), then follows the notifications.  After
 // a lost connection it reconnects and catches up again from the last id it
-// printed: it misses nothing and prints nothing twice.  --poll reads
+// printed: it misses no event still kept and prints no id twice.  --poll reads
 // emissions_events() every SECONDS instead of listening, for a
 // transaction-mode pooler, where LISTEN does not work.
 //
