@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# test/check_crash_suite.sh: exactly once into tables and nothing missed by
-# a consumer, across crashes and worker kills (the Delivery section's
-# "Exactly once into tables", rules 1, 2, 5 and 6, and "Guarantees").
+# test/check_crash_suite.sh: exactly once into tables and stable ids for a
+# consumer, across crashes and worker kills (the Delivery section's
+# "Exactly once into tables", rules 1, 2, 5 and 6, and "Stable ids").
 #
 # Four pgbench clients commit transactions that each insert three business
-# rows and emit one event naming each row.  A table adapter receives the
+# rows and emit one event naming each row (its id and a random key, which
+# no later row can take again even if a crash lost the row).  Each
+# transaction commits, at random, with synchronous_commit on or off
+# (CRASH_PRODUCER_SYNC=on or off: all of them so); the row and its event
+# say which.  A table adapter receives the
 # events, and emissions_consume follows them from id 0 the whole time,
 # writing JSON lines to a file.  Rounds, each under that load:
 #
@@ -29,12 +33,13 @@
 # once, nothing else is in either, each transaction's events have
 # consecutive ids in emit order and its txid, the table and the log agree
 # on ids, nothing is pending or failed; the consumer has printed ids in
-# strictly increasing order, every committed business row at least once,
-# never one of an uncommitted transaction, and never an id that the log
-# gives to another event.  Repeats to the consumer (at-least-once across a
-# crash, under new ids) are counted and reported; a repeat in the table is
-# a failure.  At the end no server process but the killed workers died of
-# a signal.
+# strictly increasing order, every committed business row exactly once
+# (a second time would be a repeat under a new id), never one of a
+# transaction whose commit a crash lost or that rolled back (a phantom),
+# and never an id that the log gives to another event.  Repeats and
+# phantoms are counted by the producers' synchronous_commit, reported, and
+# fail the run.  At the end no server process but the killed workers died
+# of a signal.
 #
 # The CI form is short (under a minute).  The long form, by hand (about
 # 17 minutes on a busy 2-core machine):
@@ -44,14 +49,17 @@
 # row after those (3); CRASH_SEED: seed of the random delays.  The last
 # lines are a summary and a table row for the README: shutdowns, SIGKILLs,
 # SIGTERMs, transactions committed, events, lost, duplicated in the table,
-# repeated to the consumer.  EMISSIONS_CONSUME names another consumer
-# build to run.
+# repeated to the consumer under new ids and phantom events (each as
+# producers at synchronous_commit on / off).  EMISSIONS_CONSUME names
+# another consumer build to run.
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
 	exec sudo env CRASH_CYCLES="${CRASH_CYCLES:-}" \
 		CRASH_KILLS="${CRASH_KILLS:-}" \
+		CRASH_PRODUCER_SYNC="${CRASH_PRODUCER_SYNC:-}" \
 		CRASH_TERM_STREAK="${CRASH_TERM_STREAK:-}" \
 		CRASH_SEED="${CRASH_SEED:-}" EMISSIONS_BUILT="${EMISSIONS_BUILT:-}" \
+		${EMISSIONS_PGBIN:+EMISSIONS_PGBIN="$EMISSIONS_PGBIN"} \
 		EMISSIONS_CONSUME="${EMISSIONS_CONSUME:-}" bash "$0" "$@"
 fi
 # shellcheck source=test/lib.sh
@@ -62,8 +70,9 @@ cycles="${CRASH_CYCLES:-3}"
 kills="${CRASH_KILLS:-2}"
 streak="${CRASH_TERM_STREAK:-3}"
 seed="${CRASH_SEED:-$$}"
+producer_sync="${CRASH_PRODUCER_SYNC:-both}"
 RANDOM="$seed"
-comment "immediate shutdowns: $cycles; worker kills: $kills, then SIGTERMs in a row: $streak; seed $seed"
+comment "immediate shutdowns: $cycles; worker kills: $kills, then SIGTERMs in a row: $streak; producers' synchronous_commit: $producer_sync; seed $seed"
 
 cluster_start "shared_preload_libraries = 'emissions'" \
 	"max_worker_processes = 32" "max_prepared_transactions = 10"
@@ -71,7 +80,12 @@ export PGDATABASE=postgres
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION emissions;
 CREATE SEQUENCE business_ids;
-CREATE TABLE business (id bigint PRIMARY KEY, txid xid8 NOT NULL);
+-- key: no row after a crash can have the key of a row the crash lost (its
+-- id or txid can be given again when the producer did not wait for its
+-- flush); sync: the producer's synchronous_commit.
+CREATE TABLE business (id bigint PRIMARY KEY, txid xid8 NOT NULL,
+	key uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+	sync text NOT NULL DEFAULT current_setting('synchronous_commit'));
 -- No key: a duplicate delivery must show, not fail.
 CREATE TABLE delivered (id bigint, type text, payload jsonb, txid xid8);
 SELECT emissions_add_adapter('crash_sink', 'table', 'delivered', 'crash.*');
@@ -81,21 +95,36 @@ CREATE TABLE consumed (seq bigserial PRIMARY KEY, line jsonb NOT NULL);
 CREATE TABLE logged (id bigint, type text, payload jsonb, txid xid8);
 SQL
 
-script="$CLUSTER/load.sql"
-cat >"$script" <<'SQL'
+# The emit of a row's event, in a query over rows (id, key, sync).
+emit_rows="SELECT count(emissions_emit('crash.row',
+		jsonb_build_object('id', id, 'key', key, 'sync', sync)))
+  FROM (SELECT id, key, sync FROM rows ORDER BY id) AS r"
+
+# The load: one script per producer synchronous_commit, pgbench picks one
+# at random for each transaction.
+load_scripts=()
+for sync in on off; do
+	case "$producer_sync" in both | "$sync") ;; *) continue ;; esac
+	cat >"$CLUSTER/load_$sync.sql" <<SQL
 BEGIN;
+SET LOCAL synchronous_commit = $sync;
 SELECT emissions_start();
 WITH rows AS (
-	INSERT INTO business
+	INSERT INTO business (id, txid)
 	SELECT nextval('business_ids'), pg_current_xact_id()
 	  FROM generate_series(1, 3)
-	RETURNING id
+	RETURNING id, key, sync
 )
-SELECT count(emissions_emit('crash.row', jsonb_build_object('id', id)))
-  FROM (SELECT id FROM rows ORDER BY id) AS r;
+$emit_rows;
 COMMIT;
 SQL
-chmod a+r "$script"
+	chmod a+r "$CLUSTER/load_$sync.sql"
+	load_scripts+=(-f "$CLUSTER/load_$sync.sql")
+done
+if [ "${#load_scripts[@]}" -eq 0 ]; then
+	echo "CRASH_PRODUCER_SYNC must be on, off or both" >&2
+	exit 2
+fi
 
 out="$CLUSTER/consumer.out"
 err="$CLUSTER/consumer.err"
@@ -176,7 +205,8 @@ wait_worker() {
 
 # Start the pgbench load in the background.
 start_load() {
-	pgbench -n -c 4 -j 2 -T 3600 -f "$script" >>"$CLUSTER/pgbench.log" 2>&1 &
+	pgbench -n -c 4 -j 2 -T 3600 "${load_scripts[@]}" \
+		>>"$CLUSTER/pgbench.log" 2>&1 &
 	load=$!
 }
 
@@ -223,20 +253,29 @@ load_consumed() {
 		"\\copy consumed (line) FROM pstdin WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
 }
 
-# The committed business rows' events: per business id, how many times in
-# the table (t), in the log (l) and printed by the consumer (c).
+# The committed business rows' events: per business row (by its key), how
+# many times in the table (t), in the log (l) and printed by the consumer
+# (c: the consumer prints increasing ids, so a second time is a new id).
 counts_sql="
-	SELECT b.id, b.txid, COALESCE(t.n, 0) AS t, COALESCE(l.n, 0) AS l,
-		   COALESCE(c.n, 0) AS c
+	SELECT b.id, b.txid, b.sync, COALESCE(t.n, 0) AS t,
+		   COALESCE(l.n, 0) AS l, COALESCE(c.n, 0) AS c
 	  FROM business AS b
-	  LEFT JOIN (SELECT (payload->>'id')::bigint AS id, count(*) AS n
-				   FROM delivered GROUP BY 1) AS t USING (id)
-	  LEFT JOIN (SELECT (payload->>'id')::bigint AS id, count(*) AS n
+	  LEFT JOIN (SELECT payload->>'key' AS key, count(*) AS n
+				   FROM delivered GROUP BY 1) AS t ON t.key = b.key::text
+	  LEFT JOIN (SELECT payload->>'key' AS key, count(*) AS n
 				   FROM logged WHERE type = 'crash.row' GROUP BY 1) AS l
-			 USING (id)
-	  LEFT JOIN (SELECT (line->'payload'->>'id')::bigint AS id, count(*) AS n
+			 ON l.key = b.key::text
+	  LEFT JOIN (SELECT line->'payload'->>'key' AS key, count(*) AS n
 				   FROM consumed WHERE line->>'type' = 'crash.row'
-				  GROUP BY 1) AS c USING (id)"
+				  GROUP BY 1) AS c ON c.key = b.key::text"
+
+# The consumer's phantom events: lines of rows no transaction committed
+# (a crash lost its commit, or it rolled back), with the producer's
+# synchronous_commit as the event says.
+phantoms_sql="
+	SELECT c.line->'payload'->>'sync' AS sync FROM consumed AS c
+	 WHERE NOT EXISTS (SELECT FROM business AS b
+					    WHERE b.key::text = c.line->'payload'->>'key')"
 
 # Checks queued by want, run by run_wanted in one psql session.
 want_desc=()
@@ -291,10 +330,11 @@ verify() {
 				   count(*) FILTER (WHERE t > 1) FROM ($counts_sql) AS x"
 	want "$label: the table holds no event of an uncommitted row" 0 \
 		"SELECT count(*) FROM delivered AS d LEFT JOIN business AS b
-			ON b.id = (d.payload->>'id')::bigint WHERE b.id IS NULL"
-	want "$label: each event in the table carries its row's transaction" 0 \
+			ON b.key::text = d.payload->>'key' WHERE b.id IS NULL"
+	want "$label: each event in the table carries its row's id and transaction" 0 \
 		"SELECT count(*) FROM delivered AS d JOIN business AS b
-			ON b.id = (d.payload->>'id')::bigint WHERE d.txid <> b.txid"
+			ON b.key::text = d.payload->>'key'
+		 WHERE d.txid <> b.txid OR (d.payload->>'id')::bigint <> b.id"
 	want "$label: no event id is in the table twice" 0 \
 		'SELECT count(*) - count(DISTINCT id) FROM delivered'
 	want "$label: each transaction's events are all there, with consecutive ids, in emit order" 0 \
@@ -314,7 +354,7 @@ verify() {
 						   WHERE l <> 1) || ' ' ||
 					   (SELECT count(*) FROM logged AS e
 						 WHERE NOT EXISTS (SELECT FROM business AS b
-							WHERE b.id = (e.payload->>'id')::bigint))"
+							WHERE b.key::text = e.payload->>'key'))"
 	want "$label: the table and the log agree on every event's id" 0 \
 		"SELECT count(*) FROM delivered AS d LEFT JOIN logged AS e
 				ON e.id = d.id AND e.payload = d.payload AND e.txid = d.txid
@@ -328,10 +368,10 @@ verify() {
 				FROM consumed) AS s WHERE id <= prev"
 	want "$label: the consumer printed every committed row's event" 0 \
 		"SELECT count(*) FROM ($counts_sql) AS x WHERE c = 0"
-	want "$label: the consumer printed nothing of an uncommitted row" 0 \
-		"SELECT count(*) FROM consumed AS c WHERE NOT EXISTS
-			(SELECT FROM business AS b
-			  WHERE b.id = (c.line->'payload'->>'id')::bigint)"
+	want "$label: no repeat under a new id: the consumer printed no event twice" 0 \
+		"SELECT count(*) FROM ($counts_sql) AS x WHERE c > 1"
+	want "$label: no phantom: the consumer printed nothing of a transaction that did not commit" 0 \
+		"SELECT count(*) FROM ($phantoms_sql) AS p"
 	want "$label: no id the consumer printed names another event in the log" 0 \
 		"SELECT count(*) FROM consumed AS c JOIN logged AS e
 				ON e.id = (c.line->>'id')::bigint
@@ -339,8 +379,9 @@ verify() {
 				OR e.txid::text <> c.line->>'txid'"
 	run_wanted
 	comment "$label: $(q "SELECT count(DISTINCT txid) || ' transactions, ' ||
-		count(*) || ' events committed; consumer repeats so far: ' ||
-		COALESCE(sum(c - 1) FILTER (WHERE c > 1), 0) FROM ($counts_sql) AS x")"
+		count(*) || ' events committed; so far repeats under new ids: ' ||
+		COALESCE(sum(c - 1) FILTER (WHERE c > 1), 0) || ', phantoms: ' ||
+		(SELECT count(*) FROM ($phantoms_sql) AS p) FROM ($counts_sql) AS x")"
 }
 
 # Leave a spilled committed transaction, two prepared transactions and an
@@ -348,39 +389,43 @@ verify() {
 # -1 to -3 are to be committed prepared, -4 to -6 rolled back, -7 to -9
 # belong to the open transaction.
 setup_durability() {
-	psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+	psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
 SET emissions.max_buffer_bytes = '8kB';
 BEGIN;
 SELECT emissions_start();
 WITH rows AS (
-	INSERT INTO business
+	INSERT INTO business (id, txid)
 	SELECT nextval('business_ids'), pg_current_xact_id()
 	  FROM generate_series(1, 5000)
-	RETURNING id
+	RETURNING id, key, sync
 )
-SELECT count(emissions_emit('crash.row', jsonb_build_object('id', id)))
-  FROM (SELECT id FROM rows ORDER BY id) AS r;
+$emit_rows;
 COMMIT;
 BEGIN;
 SELECT emissions_start();
-INSERT INTO business SELECT g, pg_current_xact_id() FROM generate_series(-3, -1) AS g;
-SELECT count(emissions_emit('crash.row', jsonb_build_object('id', g)))
-  FROM generate_series(-3, -1) AS g;
+WITH rows AS (
+	INSERT INTO business (id, txid)
+	SELECT g, pg_current_xact_id() FROM generate_series(-3, -1) AS g
+	RETURNING id, key, sync
+)
+$emit_rows;
 PREPARE TRANSACTION 'crash_commit';
 BEGIN;
 SELECT emissions_start();
-INSERT INTO business SELECT g, pg_current_xact_id() FROM generate_series(-6, -4) AS g;
-SELECT count(emissions_emit('crash.row', jsonb_build_object('id', g)))
-  FROM generate_series(-6, -4) AS g;
+WITH rows AS (
+	INSERT INTO business (id, txid)
+	SELECT g, pg_current_xact_id() FROM generate_series(-6, -4) AS g
+	RETURNING id, key, sync
+)
+$emit_rows;
 PREPARE TRANSACTION 'crash_rollback';
 SQL
 	check_eq "the 5000-event transaction spilled to disk" 1 \
 		"$(q 'SELECT buffers_spilled FROM emissions_stats')"
 	psql -X -At -c "BEGIN" -c "SELECT emissions_start()" \
-		-c "INSERT INTO business SELECT g, pg_current_xact_id()
-			FROM generate_series(-9, -7) AS g" \
-		-c "SELECT count(emissions_emit('crash.row', jsonb_build_object('id', g)))
-			FROM generate_series(-9, -7) AS g" \
+		-c "WITH rows AS (INSERT INTO business (id, txid)
+			SELECT g, pg_current_xact_id() FROM generate_series(-9, -7) AS g
+			RETURNING id, key, sync) $emit_rows" \
 		-c "SELECT emissions_flush()" -c "SELECT pg_sleep(600)" \
 		>"$CLUSTER/open.out" 2>&1 &
 	open_client=$!
@@ -391,7 +436,7 @@ SQL
 		sleep 0.05
 	done
 	check_eq "an open transaction has flushed a batch of 3 events" \
-		"BEGIN t INSERT 0 3 3 3" "$(tr '\n' ' ' <"$CLUSTER/open.out" | sed 's/ $//')"
+		"BEGIN t 3 3" "$(tr '\n' ' ' <"$CLUSTER/open.out" | sed 's/ $//')"
 }
 
 # After the crash: the prepared transactions are there, undelivered; then
@@ -529,19 +574,27 @@ wait "$consumer" || true
 consumer=""
 
 # The summary, from the last round's data.
-read -r txns events lost doubled repeats <<<"$(q "SELECT count(DISTINCT txid),
-	count(*), count(*) FILTER (WHERE t = 0 OR l = 0 OR c = 0),
+# Repeats and phantoms are given as producers at synchronous_commit on /
+# off (the setup's transactions commit at on).
+read -r txns events lost doubled repeats_on repeats_off <<<"$(q "SELECT
+	count(DISTINCT txid), count(*),
+	count(*) FILTER (WHERE t = 0 OR l = 0 OR c = 0),
 	count(*) FILTER (WHERE t > 1 OR l > 1),
-	COALESCE(sum(c - 1) FILTER (WHERE c > 1), 0)
+	COALESCE(sum(c - 1) FILTER (WHERE c > 1 AND sync <> 'off'), 0),
+	COALESCE(sum(c - 1) FILTER (WHERE c > 1 AND sync = 'off'), 0)
 	FROM ($counts_sql) AS x" | tr '|' ' ')"
+read -r phantoms_on phantoms_off <<<"$(q "SELECT
+	count(*) FILTER (WHERE sync IS DISTINCT FROM 'off'),
+	count(*) FILTER (WHERE sync = 'off') FROM ($phantoms_sql) AS p" |
+	tr '|' ' ')"
 delays=""
 for d in ${term_delays[@]+"${term_delays[@]}"}; do
 	delays+="$((d / 10)).$((d % 10)) "
 done
 elapsed=$((($(now_ms) - started) / 1000))
 comment "SIGTERM to new worker, seconds: ${delays:-none}"
-comment "summary: $cycles immediate shutdowns, $((sigkills + sigterms)) worker kills ($sigkills SIGKILL, $sigterms SIGTERM), $rounds rounds in $elapsed s; $txns transactions committed, $events events; lost $lost, duplicated in the table $doubled, repeated to the consumer $repeats (seed $seed)"
-comment "| $cycles | $sigkills | $sigterms | $txns | $events | $lost | $doubled | $repeats |"
+comment "summary: $cycles immediate shutdowns, $((sigkills + sigterms)) worker kills ($sigkills SIGKILL, $sigterms SIGTERM), $rounds rounds in $elapsed s; $txns transactions committed, $events events; lost $lost, duplicated in the table $doubled; producers at synchronous_commit on / off: repeated to the consumer under new ids $repeats_on / $repeats_off, phantom events $phantoms_on / $phantoms_off (seed $seed)"
+comment "| $cycles | $sigkills | $sigterms | $txns | $events | $lost | $doubled | $repeats_on / $repeats_off | $phantoms_on / $phantoms_off |"
 
 cluster_stop "$CLUSTER"
 done_testing
