@@ -21,12 +21,11 @@
  * All of it commits together: an event is in an adapter table, in the log
  * and out of the outbox, or none of these.  A crash loses nothing and
  * doubles nothing in tables; the NOTIFYs of a transaction that did not
- * commit were never sent.  The worker commits without waiting for its WAL
- * flush (a producer's commit already waited for its own): a crash can
- * then lose its last deliveries after listeners saw their NOTIFYs, and
- * those events are delivered again, under new ids above any given out
- * before (rotation_reserve_ids), so a consumer catching up by id still
- * misses nothing, and may see them twice.
+ * commit were never sent.  The worker's commit waits for its WAL flush
+ * (worker.c, commit_durably), so nothing of a delivery is seen before it
+ * is durable: a crash can only lose deliveries no one saw, and their
+ * events are delivered again under new ids, above any given out before
+ * (rotation_reserve_ids).  An id seen names its event for good.
  *
  * A transaction that commits late (its xid below ones already delivered)
  * is simply seen by a later pass, and gets later ids: nothing is skipped.

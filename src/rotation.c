@@ -25,10 +25,10 @@
  * acknowledged a partition's events holds it, up to emissions.max_retention
  * (subscriptions.c).
  *
- * Ids: the worker commits without waiting for its WAL flush, so a crash
- * may lose deliveries whose NOTIFYs listeners already saw.  Their events
- * are delivered again, and must not get ids a consumer already saw for
- * other events: the worker reserves ids in blocks in emissions_state,
+ * Ids: a crash may lose deliveries that were not yet flushed (no one saw
+ * them: worker.c, commit_durably).  Their events are delivered again, and
+ * must not get ids of another delivery, even a lost one: the worker
+ * reserves ids in blocks in emissions_state,
  * each reservation committed and flushed before any of its ids is used,
  * and a new worker starts above the last reservation.
  *
@@ -284,7 +284,7 @@ rotation_reserve_ids(DeliveryState *state, int64 count)
 	PopActiveSnapshot();
 	SPI_finish();
 	CommitTransactionCommand();
-	/* The worker commits asynchronously; this one must be on disk. */
+	/* On disk whatever synchronous_commit says (commit_durably). */
 	XLogFlush(XactLastCommitEnd);
 	state->reserved_id = reserved;
 }

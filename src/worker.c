@@ -11,8 +11,8 @@
  * (wakeup.c), with emissions.poll_interval as the fallback.  It delivers
  * with search_path set to pg_catalog, pg_temp, so that no user object can
  * stand in for what it calls; adapter code runs as its owner (adapters.c).
- * Its commits do not wait for their WAL flush (delivery.c says why that is
- * safe), which takes a disk flush off every delivery's latency.
+ * Its commits wait for their WAL flush, so that an id is seen only once it
+ * is durable (commit_durably says why that is enough, and what it costs).
  *
  * It runs only once attached to the registry slot its launcher claimed for
  * it, which no other worker of its database can hold (registry.c): a
@@ -56,6 +56,64 @@ static volatile sig_atomic_t terminate_requested = false;
 /* What the worker reports while it sleeps (see compat.h). */
 static uint32 wait_event = 0;
 
+/*
+ * Make the worker's commits durable before anything they did is visible:
+ * synchronous_commit as configured for the database (postgresql.conf,
+ * ALTER SYSTEM, ALTER DATABASE), raised to "local" where that says "off".
+ * Called at start and after every configuration reload (the value is set
+ * at session level, above the file's, but the reset value it starts from
+ * follows the file).
+ *
+ * This is what makes ids stable (SPEC "Stable ids"): every place an id
+ * becomes visible is behind a worker commit, and a commit that waits for
+ * its flush is visible nowhere before the flush.  PostgreSQL flushes the
+ * commit record, then marks the transaction committed in the clog, and
+ * only then takes it out of the running transactions, so:
+ *
+ *	 - NOTIFY: the envelopes enter the queue before the commit, but a
+ *	   listener delivers an entry only once its transaction is neither
+ *	   running (its snapshot) nor uncommitted (the clog), and is signalled
+ *	   after the commit: a notification is always of a flushed delivery;
+ *	 - emissions_events / emissions_event (and subscriptions, which read
+ *	   the same log), adapter tables, retry and replay deliveries, the
+ *	   reservation of ids (rotation.c): rows a snapshot sees only once
+ *	   their transaction has left the running set, hence after the flush;
+ *	   emissions_stats' last_event_id is published after the commit;
+ *	 - a standby: WAL is streamed only once flushed.
+ *
+ * A crash can lose only deliveries no one has seen: their events are
+ * delivered again under new ids (above the reservation, never an id
+ * seen before), and nobody saw the old ones.  The commit record's LSN is
+ * also past that of every producer commit the delivery read (a snapshot
+ * sees a commit only after its record is inserted), so flushing it
+ * flushes theirs: the events of a producer at synchronous_commit = off
+ * are seen only once its commit is durable too, and none of a
+ * transaction whose commit a crash lost is ever seen.
+ *
+ * Not covered, as nothing in PostgreSQL can cover it: what a function
+ * adapter does outside the database (a message sent, a file written)
+ * happens before the commit; after a crash before it, the call is made
+ * again for the same event, under a new id (the id it saw first is
+ * never given to another event: rotation.c reserves ids durably).
+ *
+ * A stronger configured value is kept (on with synchronous_standby_names,
+ * remote_write, remote_apply): a delivery is then seen only once the
+ * synchronous standbys have it as well, so an id seen before a failover to
+ * one of them names the same event after it, as the user's own commits
+ * survive it.  It costs each delivery the standby's round trip, as it
+ * costs the user's commits, and delivery waits while no synchronous
+ * standby answers, as their commits do.
+ */
+static void
+commit_durably(void)
+{
+	const char *configured = GetConfigOptionResetString("synchronous_commit");
+
+	SetConfigOption("synchronous_commit",
+					strcmp(configured, "off") == 0 ? "local" : configured,
+					PGC_SUSET, PGC_S_SESSION);
+}
+
 /* SIGTERM: remember the request, then die() as any backend would. */
 static void
 worker_sigterm(SIGNAL_ARGS)
@@ -97,7 +155,7 @@ emissions_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
 					PGC_S_OVERRIDE);
-	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	commit_durably();
 	pgstat_report_appname("emissions delivery");
 
 	rescans = emissions_registry_rescans();
@@ -119,6 +177,7 @@ emissions_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			commit_durably();
 		}
 
 		rescans = emissions_registry_rescans();
