@@ -49,7 +49,19 @@ PG_CPPFLAGS = -I$(srcdir)/src -DEMISSIONS_VERSION='"$(EMISSIONS_VERSION)"'
 # The consumer command-line tool, a libpq client.  MODULE_big takes OBJS,
 # so PROGRAM cannot build it: it has rules of its own, below.
 CONSUMER = tools/emissions_consume
-EXTRA_CLEAN = $(CONSUMER) .built-for
+
+# The relay to NATS JetStream and HTTP webhooks (tools/relay/), on libpq,
+# libnats, libcurl and OpenSSL's libcrypto (Debian: libnats-dev,
+# libcurl4-openssl-dev, libssl-dev), found with pkg-config when it knows
+# them.
+RELAY = tools/emissions_relay
+RELAY_SRCS = $(sort $(wildcard $(srcdir)/tools/relay/*.c))
+RELAY_PKGS = libnats libcurl libcrypto
+RELAY_CFLAGS = $(shell pkg-config --cflags $(RELAY_PKGS) 2>/dev/null)
+RELAY_LIBS = $(or $(shell pkg-config --libs $(RELAY_PKGS) 2>/dev/null),\
+	-lnats -lcurl -lcrypto)
+
+EXTRA_CLEAN = $(CONSUMER) $(RELAY) .built-for
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -66,25 +78,34 @@ BUILT_FOR = $(shell $(PG_CONFIG) --version) \
 	$(shell $(PG_CONFIG) --includedir-server) $(shell $(CC) -dumpfullversion)
 .built-for: FORCE
 	@echo '$(BUILT_FOR)' | cmp -s - $@ || echo '$(BUILT_FOR)' >$@
-$(OBJS) $(OBJS:.o=.bc) $(CONSUMER): .built-for
+$(OBJS) $(OBJS:.o=.bc) $(CONSUMER) $(RELAY): .built-for
 FORCE:
 
-# Build the consumer with the extension, install it next to psql.
-all: $(CONSUMER)
+# Build the consumer and the relay with the extension, install them next
+# to psql.
+all: $(CONSUMER) $(RELAY)
 
 $(CONSUMER): $(srcdir)/tools/emissions_consume.c
 	$(CC) $(CFLAGS) -I$(shell $(PG_CONFIG) --includedir) $< \
 		-L$(shell $(PG_CONFIG) --libdir) -lpq $(LDFLAGS_EX) -o $@
 
+$(RELAY): $(RELAY_SRCS) $(srcdir)/tools/relay/relay.h
+	$(CC) $(CFLAGS) -I$(srcdir)/tools/relay \
+		-I$(shell $(PG_CONFIG) --includedir) $(RELAY_CFLAGS) $(RELAY_SRCS) \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq $(RELAY_LIBS) -pthread \
+		$(LDFLAGS_EX) -o $@
+
 install: install-consumer
 
-install-consumer: $(CONSUMER) installdirs
+install-consumer: $(CONSUMER) $(RELAY) installdirs
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) $(CONSUMER) '$(DESTDIR)$(bindir)/emissions_consume'
+	$(INSTALL_PROGRAM) $(RELAY) '$(DESTDIR)$(bindir)/emissions_relay'
 
 uninstall: uninstall-consumer
 
 uninstall-consumer:
 	rm -f '$(DESTDIR)$(bindir)/emissions_consume'
+	rm -f '$(DESTDIR)$(bindir)/emissions_relay'
 
 .PHONY: install-consumer uninstall-consumer FORCE

@@ -39,10 +39,14 @@ become_root() {
 			env PG_MAJOR="$PG_MAJOR" bash "$self" "$@"
 }
 
-# Install with apt-get the packages the build needs, only those missing.
+# Install with apt-get the packages the build needs, only those missing:
+# the server's headers and a compiler; for emissions_relay, the NATS C
+# client, libcurl, OpenSSL and pkg-config, and for its tests nats-server
+# and python3 (the webhook test receiver).
 install_missing() {
 	local p missing=()
-	for p in "postgresql-server-dev-$PG_MAJOR" make gcc; do
+	for p in "postgresql-server-dev-$PG_MAJOR" make gcc libnats-dev \
+		libcurl4-openssl-dev libssl-dev pkgconf nats-server python3; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 			grep -q 'ok installed' || missing+=("$p")
 	done

@@ -9,8 +9,9 @@
 # chroot of its release.  The chroot is made once, with debootstrap
 # --variant=minbase, and cached in /var/cache/emissions/pgVERSION: it holds
 # postgresql-VERSION, its server headers and what the test suite runs (a C
-# compiler, make, libpq, python3 with psycopg, node with npm).  A chroot is
-# built in a temporary directory and renamed only when complete, so an
+# compiler, make, libpq, python3 with psycopg, node with npm; for
+# emissions_relay the NATS C client, libcurl, OpenSSL and nats-server).  A
+# chroot is built in a temporary directory and renamed only when complete, so an
 # interrupted creation leaves nothing that looks usable; the next call
 # starts it again.  The package patch releases are whatever the release has
 # when the chroot is made (remove the directory to take newer ones).
@@ -28,7 +29,7 @@ CACHE=/var/cache/emissions
 MIRROR=http://deb.debian.org/debian
 # Bump when the package list or the sources change: an older chroot is
 # brought up to date in place.
-LAYOUT=2
+LAYOUT=3
 
 usage() {
 	echo "usage: bash test/pgenv.sh VERSION -- COMMAND [ARG...]" >&2
@@ -52,7 +53,8 @@ root="$CACHE/pg$version"
 packages=(
 	"postgresql-$version" "postgresql-server-dev-$version" postgresql-client
 	make gcc libc6-dev libpq-dev ca-certificates python3 python3-psycopg
-	nodejs npm procps
+	nodejs npm procps libnats-dev libcurl4-openssl-dev libssl-dev pkgconf
+	nats-server
 )
 stamp="layout $LAYOUT: ${packages[*]}"
 

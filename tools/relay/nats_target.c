@@ -1,0 +1,721 @@
+/*-------------------------------------------------------------------------
+ *
+ * nats_target.c
+ *	  emissions_relay's NATS JetStream target: every event is published to
+ *	  SUBJECT.<type> with Nats-Msg-Id "DATABASE:ID", many at a time, and
+ *	  the subscription is acknowledged up to the last event whose publish
+ *	  JetStream confirmed, with every event before it confirmed too.
+ *
+ * In flight.  Publishes are asynchronous (js_PublishMsgAsync); a ring of
+ * slots, one per event in id order, records which are still pending.
+ * libnats calls on_publish_ack() from a thread of its own for each answer;
+ * it marks the event's slot (found by the id in its Nats-Msg-Id) confirmed
+ * or failed, under ring_lock, and wakes the main thread through a pipe
+ * when that thread is waiting.  The main thread pops confirmed slots from
+ * the head: the confirmed id only ever moves over an unbroken run.
+ * Events that --types passes over take a slot already confirmed, so they
+ * are acknowledged in their turn too.
+ *
+ * Failures.  A failed or timed-out publish, or a lost connection, stops
+ * publishing.  The relay waits for the answers still due (up to the
+ * timeout), takes back what is left unanswered, acknowledges what was
+ * confirmed, drops the connection and makes a new one (backing off), then
+ * publishes again from the first unconfirmed event.  Events the stream
+ * did store without the relay seeing the answer come back with the same
+ * Nats-Msg-Id and JetStream's duplicate detection drops them (within the
+ * stream's duplicate window).  Since nothing is published on a new
+ * connection before every publish of the old one is settled, and one
+ * connection's messages are stored in the order sent, the stream keeps
+ * the events in id order.  libnats' own reconnection is off for the same
+ * reason: it would send messages buffered during the outage after ones
+ * the server lost.  An answer that arrives for an older connection is
+ * recognised by its generation (the handler's closure) and ignored.
+ *
+ * The stream.  --stream names it (by default the subject in upper case,
+ * dots made underscores); --create-stream creates it when missing, with
+ * file storage, subjects SUBJECT.> and a duplicate window of
+ * --duplicate-window seconds; otherwise it must exist and take SUBJECT.>.
+ *
+ * Credentials and TLS come from the URL (nats://user:password@host,
+ * nats://token@host, tls://host) or from files (--nats-creds, --nats-ca,
+ * --nats-cert, --nats-key); the URL itself can come from a file or the
+ * environment, so that nothing secret needs the command line.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "relay.h"
+
+/* The longest a confirmed run waits before it is acknowledged. */
+#define ACK_INTERVAL_MS 100
+
+/* A slot's state. */
+enum
+{
+	SLOT_PENDING,
+	SLOT_CONFIRMED,
+	SLOT_FAILED
+};
+
+typedef struct Slot
+{
+	long long	id;
+	int			state;
+} Slot;
+
+/* The ring of events in flight, shared with libnats' callback thread. */
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static Slot *ring;
+static int	ring_cap;
+static int	ring_head;
+static int	ring_count;
+static long ring_generation;	/* bumped at every new connection */
+static bool main_waiting;		/* the main thread waits on wake_pipe */
+static char failure[256];		/* the first failure's text, if any */
+static int	failure_code;		/* its JetStream error code, if any */
+static int	wake_pipe[2];
+
+/* The connection and what it publishes to. */
+static natsConnection *nc;
+static jsCtx *js;
+static char *server_url;		/* the URL without the subject */
+static char *subject;
+static char *stream_name;
+
+/* Wake the main thread if it waits.  Call with ring_lock held. */
+static void
+wake_main(void)
+{
+	if (main_waiting)
+	{
+		ssize_t		r = write(wake_pipe[1], "x", 1);
+
+		(void) r;				/* a full pipe is awake already */
+		main_waiting = false;
+	}
+}
+
+/* Record the first failure's text.  Call with ring_lock held. */
+static void
+set_failure(const char *text, int code)
+{
+	if (failure[0] == '\0')
+	{
+		snprintf(failure, sizeof(failure), "%s", text);
+		failure_code = code;
+	}
+	wake_main();
+}
+
+/* The slot of the event with this id, or NULL.  ring_lock held. */
+static Slot *
+find_slot(long long id)
+{
+	int			lo = 0,
+				hi = ring_count - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		Slot	   *s = &ring[(ring_head + mid) % ring_cap];
+
+		if (s->id == id)
+			return s;
+		if (s->id < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+/*
+ * libnats' answer to one publish (on its own thread): mark the event's
+ * slot confirmed or failed, and wake the main thread when it waits.
+ */
+static void
+on_publish_ack(jsCtx *ctx, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
+			   void *closure)
+{
+	const char *key = NULL;
+	const char *colon;
+
+	(void) ctx;
+	pthread_mutex_lock(&ring_lock);
+	if ((long) (intptr_t) closure == ring_generation &&
+		natsMsgHeader_Get(msg, "Nats-Msg-Id", &key) == NATS_OK &&
+		(colon = strrchr(key, ':')) != NULL)
+	{
+		Slot	   *slot = find_slot(strtoll(colon + 1, NULL, 10));
+
+		if (slot && slot->state == SLOT_PENDING)
+		{
+			if (pa != NULL)
+			{
+				slot->state = SLOT_CONFIRMED;
+				if (slot == &ring[ring_head])
+					wake_main();
+			}
+			else
+			{
+				char		text[200];
+
+				slot->state = SLOT_FAILED;
+				snprintf(text, sizeof(text), "publishing event %s: %s%s%s",
+						 key, natsStatus_GetText(pae->Err),
+						 pae->ErrText ? ": " : "",
+						 pae->ErrText ? pae->ErrText : "");
+				set_failure(text, (int) pae->ErrCode);
+			}
+		}
+	}
+	pthread_mutex_unlock(&ring_lock);
+	natsMsg_Destroy(msg);
+}
+
+/*
+ * The connection was closed (its peer went away): wake the main thread,
+ * unless it is a past connection (one the relay closed itself).
+ */
+static void
+on_closed(natsConnection *conn, void *closure)
+{
+	(void) conn;
+	pthread_mutex_lock(&ring_lock);
+	if ((long) (intptr_t) closure == ring_generation)
+		set_failure("the connection to the NATS server was lost", 0);
+	pthread_mutex_unlock(&ring_lock);
+}
+
+/*
+ * Pop the confirmed slots at the head: their last id goes to *confirmed,
+ * their number to the progress count.  True when the head failed or a
+ * failure was recorded.
+ */
+static bool
+take_confirmed(long long *confirmed)
+{
+	bool		failed;
+	long long	popped = 0;
+
+	pthread_mutex_lock(&ring_lock);
+	while (ring_count > 0 && ring[ring_head].state == SLOT_CONFIRMED)
+	{
+		*confirmed = ring[ring_head].id;
+		ring_head = (ring_head + 1) % ring_cap;
+		ring_count--;
+		popped++;
+	}
+	failed = failure[0] != '\0';
+	pthread_mutex_unlock(&ring_lock);
+	progress_count(popped);
+	return failed;
+}
+
+/* Add a slot for the event with this id, in the given state. */
+static void
+push_slot(long long id, int state)
+{
+	pthread_mutex_lock(&ring_lock);
+	ring[(ring_head + ring_count) % ring_cap].id = id;
+	ring[(ring_head + ring_count) % ring_cap].state = state;
+	ring_count++;
+	pthread_mutex_unlock(&ring_lock);
+}
+
+/* Slots free in the ring. */
+static int
+ring_room(void)
+{
+	int			room;
+
+	pthread_mutex_lock(&ring_lock);
+	room = ring_cap - ring_count;
+	pthread_mutex_unlock(&ring_lock);
+	return room;
+}
+
+/*
+ * Split --to (nats://[credentials@]host:port/SUBJECT, or tls://...) into
+ * the server's URL and the subject; exit with a message when malformed.
+ */
+static void
+parse_target(const char *to)
+{
+	const char *hostpart = strstr(to, "://");
+	const char *slash;
+	const char *t;
+
+	if (hostpart == NULL || (slash = strchr(hostpart + 3, '/')) == NULL ||
+		slash[1] == '\0')
+		relay_fatal("--to \"nats://HOST:PORT/SUBJECT\" needs a subject after "
+					"the server's address");
+	server_url = strndup(to, slash - to);
+	subject = strdup(slash + 1);
+	if (server_url == NULL || subject == NULL)
+		relay_fatal("out of memory");
+	/* The subject's tokens: not empty, no wildcards, no spaces. */
+	for (t = subject; *t; t++)
+		if (*t == '*' || *t == '>' || *t == ' ' || *t == '\t' ||
+			(*t == '.' && (t == subject || t[1] == '.' || t[1] == '\0')))
+			relay_fatal("invalid NATS subject \"%s\": it takes tokens "
+						"separated by single dots, without wildcards",
+						subject);
+	if (opts.stream)
+		stream_name = strdup(opts.stream);
+	else
+	{
+		stream_name = strdup(subject);
+		for (char *c = stream_name; c && *c; c++)
+			*c = (*c == '.') ? '_' : (char) toupper((unsigned char) *c);
+	}
+	if (stream_name == NULL)
+		relay_fatal("out of memory");
+}
+
+/*
+ * Whether the stream subject filter covers every subject SUBJECT.<type>,
+ * that is SUBJECT.>: token by token, "*" matching one token and ">" the
+ * rest.
+ */
+static bool
+filter_covers(const char *filter, const char *subj)
+{
+	for (;;)
+	{
+		size_t		flen = strcspn(filter, ".");
+		size_t		slen = strcspn(subj, ".");
+
+		if (flen == 1 && filter[0] == '>')
+			return true;
+		if (*subj == '\0')
+			/* Past the subject's tokens: only ">" covers what follows. */
+			return strcmp(filter, ">") == 0;
+		if (!(flen == 1 && filter[0] == '*') &&
+			(flen != slen || strncmp(filter, subj, flen) != 0))
+			return false;
+		if (filter[flen] == '\0')
+			return false;		/* the filter ends, SUBJECT.x goes on */
+		filter += flen + 1;
+		subj += slen;
+		if (*subj == '.')
+			subj++;
+	}
+}
+
+/*
+ * Check the stream (create it with --create-stream): true when it is
+ * there and covers SUBJECT.>, false after a transient failure (JetStream
+ * not ready yet); exits when the stream cannot do.
+ */
+static bool
+ensure_stream(void)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode	jerr = 0;
+	natsStatus	s = js_GetStreamInfo(&si, js, stream_name, NULL, &jerr);
+	char		wildcard[1024];
+	bool		covered = false;
+
+	snprintf(wildcard, sizeof(wildcard), "%s.>", subject);
+	if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
+	{
+		jsStreamConfig cfg;
+		const char *subjects[1] = {wildcard};
+
+		if (!opts.create_stream)
+			relay_fatal("JetStream has no stream \"%s\"; create one that "
+						"takes \"%s\" (or run with --create-stream, or name "
+						"another with --stream)", stream_name, wildcard);
+		jsStreamConfig_Init(&cfg);
+		cfg.Name = stream_name;
+		cfg.Subjects = subjects;
+		cfg.SubjectsLen = 1;
+		cfg.Storage = js_FileStorage;
+		cfg.Duplicates = (int64_t) opts.duplicate_window_s * 1000000000LL;
+		s = js_AddStream(&si, js, &cfg, NULL, &jerr);
+		if (s != NATS_OK)
+		{
+			relay_log("could not create the stream \"%s\": %s (%d)",
+					  stream_name, natsStatus_GetText(s), (int) jerr);
+			if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT)
+				return false;
+			relay_fatal("stopping: the stream cannot be created");
+		}
+		relay_log("created the stream \"%s\" for \"%s\"", stream_name,
+				  wildcard);
+		jsStreamInfo_Destroy(si);
+		return true;
+	}
+	if (s != NATS_OK)
+	{
+		relay_log("could not look up the stream \"%s\": %s (%d)",
+				  stream_name, natsStatus_GetText(s), (int) jerr);
+		if (jerr == JSNotEnabledErr || jerr == JSNotEnabledForAccountErr)
+			relay_fatal("stopping: JetStream is not enabled on the server");
+		return false;
+	}
+	for (int i = 0; i < si->Config->SubjectsLen; i++)
+		covered = covered || filter_covers(si->Config->Subjects[i], wildcard);
+	jsStreamInfo_Destroy(si);
+	if (!covered)
+		relay_fatal("the stream \"%s\" does not take \"%s\"; add that subject "
+					"to it or name another stream with --stream",
+					stream_name, wildcard);
+	return true;
+}
+
+/* Drop the connection (if any). */
+static void
+disconnect(void)
+{
+	if (js)
+		jsCtx_Destroy(js);
+	js = NULL;
+	if (nc)
+	{
+		natsConnection_Close(nc);
+		natsConnection_Destroy(nc);
+	}
+	nc = NULL;
+}
+
+/*
+ * Connect and check the stream: true when ready; false after a transient
+ * failure (logged); exits on a permanent one (refused credentials, bad
+ * TLS files).
+ */
+static bool
+connect_target(void)
+{
+	natsOptions *o = NULL;
+	jsOptions	jo;
+	natsStatus	s;
+
+	pthread_mutex_lock(&ring_lock);
+	ring_generation++;
+	failure[0] = '\0';
+	failure_code = 0;
+	pthread_mutex_unlock(&ring_lock);
+
+	s = natsOptions_Create(&o);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(o, server_url);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(o, PROGNAME);
+	if (s == NATS_OK)
+		s = natsOptions_SetAllowReconnect(o, false);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(o, opts.timeout_ms);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed,
+									(void *) (intptr_t) ring_generation);
+	if (s == NATS_OK && opts.nats_creds)
+		s = natsOptions_SetUserCredentialsFromFiles(o, opts.nats_creds, NULL);
+	if (s == NATS_OK && (opts.nats_ca || strncmp(server_url, "tls:", 4) == 0))
+		s = natsOptions_SetSecure(o, true);
+	if (s == NATS_OK && opts.nats_ca)
+		s = natsOptions_LoadCATrustedCertificates(o, opts.nats_ca);
+	if (s == NATS_OK && opts.nats_cert)
+		s = natsOptions_LoadCertificatesChain(o, opts.nats_cert, opts.nats_key);
+	if (s != NATS_OK)
+		relay_fatal("invalid NATS connection settings: %s",
+					nats_GetLastError(NULL));
+	s = natsConnection_Connect(&nc, o);
+	natsOptions_Destroy(o);
+	if (s != NATS_OK)
+	{
+		relay_log("could not connect to the NATS server: %s",
+				  nats_GetLastError(NULL));
+		nc = NULL;
+		if (s == NATS_NOT_PERMITTED || s == NATS_SSL_ERROR)
+			relay_fatal("stopping: the NATS server refused the connection");
+		return false;
+	}
+	jsOptions_Init(&jo);
+	jo.Wait = opts.timeout_ms;
+	jo.PublishAsync.MaxPending = opts.max_in_flight;
+	jo.PublishAsync.AckHandler = on_publish_ack;
+	jo.PublishAsync.AckHandlerClosure = (void *) (intptr_t) ring_generation;
+	if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
+		relay_fatal("could not make a JetStream context: %s",
+					nats_GetLastError(NULL));
+	if (!ensure_stream())
+	{
+		disconnect();
+		return false;
+	}
+	return true;
+}
+
+/* Connect, backing off between tries; false when a stop comes first. */
+static bool
+connect_with_backoff(void)
+{
+	int64_t		delay = 0;
+
+	while (!relay_stop_requested)
+	{
+		if (connect_target())
+			return true;
+		delay = relay_backoff_next(delay);
+		relay_sleep_ms(delay);
+	}
+	return false;
+}
+
+/*
+ * Publish one event to SUBJECT.<type>; false when the publish could not
+ * even be handed to the library (its slot is then marked failed).
+ */
+static bool
+publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
+			  Buf *subj, Buf *key)
+{
+	natsMsg    *msg = NULL;
+	jsPubOptions po;
+	natsStatus	s;
+
+	buf_reset(body);
+	format_event(body, ev, opts.format, ctx);
+	buf_reset(subj);
+	buf_puts(subj, subject);
+	buf_puts(subj, ".");
+	/* Dots of the type split tokens; an empty token would be invalid. */
+	for (const char *t = ev->type; *t; t++)
+	{
+		if (*t == '.' && (t == ev->type || t[1] == '.' || t[1] == '\0'))
+			buf_puts(subj, t == ev->type ? "_." : "._");
+		else
+			buf_append(subj, t, 1);
+	}
+	buf_reset(key);
+	format_event_key(key, ev, ctx);
+
+	jsPubOptions_Init(&po);
+	po.MsgId = key->data;
+	po.MaxWait = opts.timeout_ms;
+	push_slot(ev->id, SLOT_PENDING);
+	s = natsMsg_Create(&msg, subj->data, NULL, body->data, (int) body->len);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, "Content-Type",
+							  opts.format == FORMAT_CLOUDEVENTS ?
+							  "application/cloudevents+json" :
+							  "application/json");
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(js, &msg, &po);
+	natsMsg_Destroy(msg);
+	if (s == NATS_MAX_PAYLOAD)
+		relay_fatal("event %lld (%zu bytes) is larger than the NATS server's "
+					"max_payload; raise it, or keep the event smaller",
+					ev->id, body->len);
+	if (s != NATS_OK)
+	{
+		char		text[200];
+
+		snprintf(text, sizeof(text), "publishing event %s: %s", key->data,
+				 nats_GetLastError(NULL));
+		pthread_mutex_lock(&ring_lock);
+		find_slot(ev->id)->state = SLOT_FAILED;
+		set_failure(text, 0);
+		pthread_mutex_unlock(&ring_lock);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Settle every publish of the current connection: wait for the answers
+ * still due (up to the timeout), take back the unanswered ones, pop what
+ * was confirmed into *confirmed, and empty the ring.
+ */
+static void
+settle_in_flight(long long *confirmed)
+{
+	if (js)
+	{
+		jsPubOptions po;
+		natsMsgList pending;
+
+		/* On a closed connection, no answer can come any more. */
+		jsPubOptions_Init(&po);
+		po.MaxWait = opts.timeout_ms;
+		if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
+			(void) js_PublishAsyncComplete(js, &po);
+		if (js_PublishAsyncGetPendingList(&pending, js) == NATS_OK)
+			natsMsgList_Destroy(&pending);
+	}
+	(void) take_confirmed(confirmed);
+	pthread_mutex_lock(&ring_lock);
+	ring_generation++;			/* late answers are for a past connection */
+	ring_head = ring_count = 0;
+	pthread_mutex_unlock(&ring_lock);
+}
+
+/*
+ * Acknowledge the subscription up to confirmed when it is ahead of
+ * *position; reconnects to PostgreSQL when the connection was lost (the
+ * next pass acknowledges again).  False when a stop came first.
+ */
+static bool
+ack_confirmed(Source **src, long long confirmed, long long *position)
+{
+	if (confirmed <= *position)
+		return true;
+	if (source_ack(*src, confirmed, position) == SOURCE_OK)
+		return true;
+	*src = source_reconnect(*src);
+	return *src != NULL;
+}
+
+/*
+ * Run the relay to JetStream until a stop (0) or a permanent failure
+ * (exits 1).  *src is the PostgreSQL side, replaced when reconnected.
+ */
+int
+nats_relay_run(Source **src, const FormatContext *ctx)
+{
+	long long	position = 0;	/* the subscription's position */
+	long long	confirmed;		/* confirmed without a gap */
+	long long	cursor;			/* the last event read */
+	bool		caught_up = false;
+	int64_t		last_ack_ms = relay_now_ms();
+	Buf			body = {0},
+				subj = {0},
+				key = {0};
+
+	parse_target(opts.to);
+	ring_cap = opts.max_in_flight;
+	ring = calloc(ring_cap, sizeof(Slot));
+	if (ring == NULL || pipe(wake_pipe) != 0 ||
+		fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK) != 0 ||
+		fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK) != 0)
+		relay_fatal("could not set up: %s", strerror(errno));
+
+	while (source_position(*src, &position) != SOURCE_OK)
+		if ((*src = source_reconnect(*src)) == NULL)
+			return 0;
+	confirmed = cursor = position;
+	if (!connect_with_backoff())
+		return 0;
+	relay_log("relaying subscription \"%s\" from id %lld to %s (stream \"%s\")",
+			  opts.subscription, position, opts.to, stream_name);
+
+	while (!relay_stop_requested)
+	{
+		int			room;
+
+		/* A failure: settle, acknowledge, reconnect, publish again. */
+		if (take_confirmed(&confirmed) ||
+			natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED)
+		{
+			char		text[256];
+			int			code;
+
+			pthread_mutex_lock(&ring_lock);
+			snprintf(text, sizeof(text), "%s", failure[0] ? failure :
+					 "the connection to the NATS server was lost");
+			code = failure_code;
+			pthread_mutex_unlock(&ring_lock);
+			if (code == JSStreamMessageExceedsMaximumErr)
+				relay_fatal("%s; stopping: raise the stream's max_msg_size",
+							text);
+			settle_in_flight(&confirmed);
+			relay_log("%s; publishing again after id %lld", text, confirmed);
+			disconnect();
+			cursor = confirmed;
+			caught_up = false;
+			if (!ack_confirmed(src, confirmed, &position) ||
+				!connect_with_backoff())
+				break;
+			continue;
+		}
+
+		/* Acknowledge: a page's worth, an idle moment, or now and then. */
+		if (confirmed > position &&
+			(confirmed - position >= opts.page || cursor == confirmed ||
+			 relay_now_ms() - last_ack_ms >= ACK_INTERVAL_MS))
+		{
+			if (!ack_confirmed(src, confirmed, &position))
+				break;
+			last_ack_ms = relay_now_ms();
+		}
+		progress_maybe_report(*src, position);
+
+		/* Read and publish what fits in flight. */
+		room = ring_room();
+		if (!caught_up && room > 0)
+		{
+			EventPage	page;
+			int			max = room < opts.page ? room : opts.page;
+
+			if (source_read(*src, cursor, cursor == position, max, &page)
+				!= SOURCE_OK)
+			{
+				if ((*src = source_reconnect(*src)) == NULL)
+					break;
+				continue;
+			}
+			for (int i = 0; i < page.count; i++)
+			{
+				const RelayEvent *ev = &page.events[i];
+
+				if (!types_match(opts.types, ev->type))
+					push_slot(ev->id, SLOT_CONFIRMED);
+				else if (!publish_event(ev, ctx, &body, &subj, &key))
+					break;
+				cursor = ev->id;
+			}
+			caught_up = page.count < max;
+			page_free(&page);
+			continue;
+		}
+
+		/* Wait for answers, a notification or the fallback poll. */
+		{
+			bool		notified = false;
+			char		drain[64];
+
+			pthread_mutex_lock(&ring_lock);
+			main_waiting = !(ring_count > 0 &&
+							 ring[ring_head].state != SLOT_PENDING) &&
+				failure[0] == '\0';
+			pthread_mutex_unlock(&ring_lock);
+			if (main_waiting &&
+				source_wait(*src, cursor == confirmed ? 1000 : ACK_INTERVAL_MS,
+							wake_pipe[0], &notified) != SOURCE_OK)
+			{
+				if ((*src = source_reconnect(*src)) == NULL)
+					break;
+				caught_up = false;
+			}
+			pthread_mutex_lock(&ring_lock);
+			main_waiting = false;
+			pthread_mutex_unlock(&ring_lock);
+			while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+				;
+			if (notified || cursor == confirmed)
+				caught_up = false;
+		}
+	}
+
+	/* Stopping: settle what is in flight and acknowledge it. */
+	settle_in_flight(&confirmed);
+	if (*src && confirmed > position)
+		(void) source_ack(*src, confirmed, &position);
+	disconnect();
+	relay_log("stopped at id %lld", position);
+	buf_free(&body);
+	buf_free(&subj);
+	buf_free(&key);
+	return 0;
+}
