@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# test/check_relay_nats.sh: emissions_relay into NATS JetStream.
+#
+# A throwaway nats-server with JetStream (file storage, a free port) takes
+# the events of a subscription: the relay creates the stream when asked,
+# publishes each event to SUBJECT.<type> with Nats-Msg-Id DATABASE:ID, and
+# acknowledges the subscription up to the end.  The stream then holds each
+# delivered event once, in id order, with the envelope's content; nothing
+# of a rolled-back transaction.  A second run, restarted from an older
+# position, adds nothing (JetStream drops the republished ids).  --types
+# forwards only matching types and still acknowledges the rest;
+# --format cloudevents publishes valid CloudEvents 1.0 JSON with the
+# traceparent from the metadata.  SIGTERM ends it with status 0 after the
+# acknowledgement, log lines carry timestamps, and what cannot work is
+# refused with a message and status 1: no stream without --create-stream,
+# a stream that does not take the subject, an unknown scheme, HTTP options
+# on a NATS target, a missing subscription.
+set -euo pipefail
+# shellcheck source=test/lib.sh
+source "$(dirname "$0")/lib.sh"
+become_root "$@"
+prepare
+# shellcheck source=test/helpers/relay.sh
+source "$top/test/helpers/relay.sh"
+
+relay="${EMISSIONS_RELAY:-emissions_relay}"
+relay_workdir work
+build_helpers "$work"
+nats_start "$work"
+url="$(nats_url "$work")"
+
+cluster_start "shared_preload_libraries = 'emissions'"
+export PGDATABASE=postgres
+psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION emissions' >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SELECT emissions_subscribe('to_nats', 0);
+SELECT emissions_subscribe('typed', 0);
+SELECT emissions_subscribe('cloud', 0);
+BEGIN;
+SELECT emissions_start();
+SELECT count(emissions_emit(CASE g % 3 WHEN 0 THEN 'order.created'
+                                       WHEN 1 THEN 'order.paid'
+                                       ELSE 'user.signed_up' END,
+                            jsonb_build_object('n', g, 'text', 'é "quoted"'),
+                            CASE WHEN g % 2 = 0 THEN jsonb_build_object(
+                              'traceparent',
+                              '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01')
+                            ELSE '{}' END))
+  FROM generate_series(1, 150) AS g;
+COMMIT;
+BEGIN;
+SELECT emissions_start();
+SELECT emissions_emit('rolled.back', '{"never": true}');
+ROLLBACK;
+SELECT emissions_wait_delivered('60s');
+SQL
+
+# Run the relay in the background with the given options; its stderr goes
+# to $work/relay.err, its PID to var relay_pid.
+relay_bg() {
+	"$relay" -d "dbname=postgres" "$@" 2>>"$work/relay.err" &
+	relay_pid=$!
+	register_pid "$relay_pid"
+}
+
+# Stop the relay with SIGTERM; its exit status goes to var relay_status.
+relay_stop() {
+	relay_status=0
+	kill -TERM "$relay_pid"
+	wait "$relay_pid" || relay_status=$?
+}
+
+# Check that the stream dump $1 holds exactly the delivered events of the
+# types matching regex $2, once each, in id order, on subjects $3.<type>,
+# as envelopes (or CloudEvents with $4 = cloudevents) equal to the
+# database's.
+check_stream() {
+	db_events >"$work/db.tsv"
+	python3 - "$1" "$work/db.tsv" "$2" "$3" "${4:-envelope}" <<'PY'
+import json, re, sys
+dump, db, pattern, prefix, fmt = sys.argv[1:]
+events = {}
+for line in open(db):
+    i, t, p = line.rstrip("\n").split("\t", 2)
+    if re.fullmatch(pattern, t):
+        events[int(i)] = (t, json.loads(p))
+ids, problems = [], []
+for line in open(dump):
+    seq, msgid, subject, data = line.rstrip("\n").split("\t", 3)
+    doc = json.loads(data)
+    i = int(doc["id"])
+    ids.append(i)
+    if msgid != "postgres:%d" % i:
+        problems.append("message id %s for event %d" % (msgid, i))
+    t, payload = events.get(i, (None, None))
+    if t is None:
+        problems.append("event %d should not be in the stream" % i)
+        continue
+    if subject != prefix + "." + t:
+        problems.append("subject %s for type %s" % (subject, t))
+    if fmt == "envelope":
+        if doc["type"] != t or doc["payload"] != payload or \
+           doc["database"] != "postgres":
+            problems.append("content of event %d: %s" % (i, data))
+    else:
+        for attr in ("specversion", "id", "source", "type", "time",
+                     "datacontenttype", "data"):
+            if attr not in doc:
+                problems.append("event %d lacks %s" % (i, attr))
+        if doc.get("specversion") != "1.0" or doc.get("type") != t or \
+           doc.get("data") != payload or doc.get("id") != str(i) or \
+           doc.get("source") != "/emissions/postgres" or \
+           doc.get("datacontenttype") != "application/json" or \
+           not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?"
+                            r"(Z|[+-]\d\d:\d\d)", doc.get("time", "")):
+            problems.append("CloudEvent %d: %s" % (i, data))
+        want_trace = payload["n"] % 2 == 0
+        if ("traceparent" in doc) != want_trace or (want_trace and
+                doc["traceparent"] != "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"):
+            problems.append("traceparent of event %d: %s" % (i, data))
+if ids != sorted(events):
+    problems.append("stream ids %s... differ from the events' %s..."
+                    % (ids[:10], sorted(events)[:10]))
+for p in problems[:10]:
+    print("# " + p)
+sys.exit(1 if problems else 0)
+PY
+}
+
+# 1. Everything, into a stream the relay creates.
+relay_bg -s to_nats --to "$url/events" --create-stream --stream EVENTS
+check "the relay acknowledges the subscription up to the last event" \
+	wait_caught_up to_nats 30
+relay_stop
+check_eq "SIGTERM ends the relay with status 0" 0 "$relay_status"
+"$work/stream_dump" "$url" EVENTS >"$work/events.dump"
+check "the stream holds every delivered event once, in id order, with its content and nothing rolled back" \
+	check_stream "$work/events.dump" '.*' events
+check_eq "the stream holds 150 messages" 150 "$(wc -l <"$work/events.dump")"
+check "log lines start with a UTC timestamp" \
+	grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]{12} UTC emissions_relay: stopped at id' \
+	"$work/relay.err"
+
+# 2. Restarted from an older position: the events go out again, and
+# JetStream's duplicate detection drops them all.
+psql -X -q -c "SELECT emissions_unsubscribe('to_nats')" \
+	-c "SELECT emissions_subscribe('to_nats', 0)" >/dev/null
+relay_bg -s to_nats --to "$url/events" --stream EVENTS
+check "a second run from position 0 catches up too" wait_caught_up to_nats 30
+relay_stop
+"$work/stream_dump" "$url" EVENTS >"$work/events2.dump"
+check "republished events are not stored twice" \
+	cmp -s "$work/events.dump" "$work/events2.dump"
+
+# 3. --types: only order.*, the rest acknowledged all the same.
+relay_bg -s typed --to "$url/typed" --create-stream --types 'order.*'
+check "with --types the subscription is acknowledged past the other types" \
+	wait_caught_up typed 30
+relay_stop
+"$work/stream_dump" "$url" TYPED >"$work/typed.dump"
+check "with --types 'order.*' the stream holds the order events only" \
+	check_stream "$work/typed.dump" 'order\..*' typed
+
+# 4. CloudEvents.
+relay_bg -s cloud --to "$url/ce" --create-stream --format cloudevents
+check "the CloudEvents relay catches up" wait_caught_up cloud 30
+relay_stop
+"$work/stream_dump" "$url" CE >"$work/ce.dump"
+check "every message is a valid CloudEvents 1.0 event with the payload as data and the traceparent of the metadata" \
+	check_stream "$work/ce.dump" '.*' ce cloudevents
+
+# 5. Refusals: status 1 and a message naming the problem.
+# Run the relay in the foreground; check its status is 1 and its stderr
+# matches regex $2: refused DESC REGEX OPTION...
+refused() {
+	local desc="$1" regex="$2" status=0
+	shift 2
+	timeout 30 "$relay" -d "dbname=postgres" "$@" >/dev/null \
+		2>"$work/refused.err" || status=$?
+	if [ "$status" -eq 1 ] && grep -qE "$regex" "$work/refused.err"; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		comment "status $status: $(cat "$work/refused.err")"
+	fi
+}
+refused "a missing stream is refused without --create-stream" \
+	'has no stream "NOPE"' -s to_nats --to "$url/nope"
+refused "a stream that does not take the subject is refused" \
+	'does not take "other.>"' -s to_nats --to "$url/other" --stream EVENTS
+refused "an unknown scheme is refused" 'unsupported target' \
+	-s to_nats --to "amqp://127.0.0.1/x"
+refused "a subject with a wildcard is refused" 'invalid NATS subject' \
+	-s to_nats --to "$url/a.*"
+refused "HTTP options on a NATS target are refused" 'are for HTTP targets' \
+	-s to_nats --to "$url/events" --batch 10
+refused "a missing subscription is refused with the server's message" \
+	'no_such_sub' -s no_such_sub --to "$url/events" --stream EVENTS
+refused "no --to is refused" 'no target' -s to_nats
+
+done_testing
