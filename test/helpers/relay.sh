@@ -37,10 +37,10 @@ register_pid() {
 
 # Make a work directory, registered for removal, into var $1.
 relay_workdir() {
-	local dir
-	dir="$(mktemp -d /tmp/emissions-relay.XXXXXX)"
-	RELAY_DIRS+=("$dir")
-	printf -v "$1" '%s' "$dir"
+	local made
+	made="$(mktemp -d /tmp/emissions-relay.XXXXXX)"
+	RELAY_DIRS+=("$made")
+	printf -v "$1" '%s' "$made"
 }
 
 # Build the test helper programs into DIR.

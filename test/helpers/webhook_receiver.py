@@ -84,6 +84,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "key": self.headers.get("Idempotency-Key"),
             "ids": event_ids(self.headers, body),
             "outcome": outcome,
+            "signature": self.headers.get("Emissions-Signature"),
             "signature_ok": verify(self.headers.get("Emissions-Signature"),
                                    body),
             "content_type": self.headers.get("Content-Type"),
