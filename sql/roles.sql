@@ -1,7 +1,7 @@
 -- Roles and grants: what a role with no privilege of its own can and cannot
 -- do with the extension's objects, adapters and settings; that an adapter's
 -- code runs as its owner and cannot reach the delivery worker's superuser
--- session; and that the statements README "Roles and grants" gives to
+-- session; and that the statements docs/security.md gives to
 -- restrict producers, consumers and adapters do so.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS emissions;
@@ -276,8 +276,8 @@ SELECT type, sqlstate, message FROM emissions_dead_letters
  WHERE adapter = 'priv_probe' ORDER BY type;
 
 -- Why it matters: the worker's one session serves every owner, and a
--- function with "SET search_path = public" (as README's example handler)
--- looks up tables in pg_temp first.  A temporary table alice planted there,
+-- function with "SET search_path = public" (as the example handler of
+-- docs/adapters.md) looks up tables in pg_temp first.  A temporary table alice planted there,
 -- with a trigger of hers, would run her trigger as the next handler's
 -- owner: here a superuser.  Likewise a deferred trigger of hers would fire
 -- at the worker's commit, as the worker's superuser.  Both attempts fail;
@@ -365,7 +365,7 @@ ALTER ROLE emissions_priv_bob SET emissions.max_attempts = 100;
 
 --
 -- 8. Restricting producers, consumers and adapters: the statements of
--- README "Roles and grants", with alice as the role granted each right and
+-- docs/security.md, with alice as the role granted each right and
 -- bob as everyone else.
 --
 -- Revoking emissions_events() and emissions_event() alone is not enough

@@ -9,8 +9,9 @@
 # setting, made small here) until a NOTIFY fails.  Then every
 # delivery commit fails: the worker must keep the event in the outbox,
 # warn once (not restart, not log an error per try), and back off.  Once
-# the idle listener is terminated, as the README tells an operator to do,
-# the event is delivered exactly once, and the worker says it resumed.
+# the idle listener is terminated, as docs/troubleshooting.md tells an
+# operator to do, the event is delivered exactly once, and the worker says
+# it resumed.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"

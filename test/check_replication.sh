@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test/check_replication.sh: an adapter table fans out to other clusters
 # through PostgreSQL's own logical replication, each event exactly once
-# (README, "Fan-out to other databases and to Kafka").
+# (docs/fan-out.md).
 #
 # A publisher (emissions preloaded, wal_level = logical) has a table
 # adapter for order.* events and a publication of its table with
@@ -17,10 +17,10 @@
 # publisher's adapter rows: every committed business row's event once,
 # nothing rolled back, nothing unwanted.  An observer on subscriber A checks
 # that it never shows part of a transaction.  Subscriber A's table has the
-# primary key, as the README's; subscriber B's has none, so that a
+# primary key, as docs/fan-out.md's; subscriber B's has none, so that a
 # duplicate would show there as a second row rather than as an apply error.
-# Last, the retention DELETE the README suggests empties the publisher's
-# table and leaves the subscribers' copies alone.
+# Last, the retention DELETE docs/fan-out.md suggests empties the
+# publisher's table and leaves the subscribers' copies alone.
 #
 # REPLICATION_LOAD_SECONDS (default 6) sets how long pgbench runs.
 set -euo pipefail
@@ -107,7 +107,7 @@ sub_a="$CLUSTER"
 cluster_start "wal_retrieve_retry_interval = '500ms'"
 sub_b="$CLUSTER"
 
-# The publisher: the README's set-up, statement for statement.
+# The publisher: docs/fan-out.md's set-up, statement for statement.
 on "$pub" -q >/dev/null <<'SQL'
 CREATE EXTENSION emissions;
 CREATE TABLE outbound_events (
@@ -295,8 +295,8 @@ for name in a b; do
 			FROM pg_stat_subscription_stats")"
 done
 
-# Retention: the README's DELETE (with no delay) empties the publisher's
-# table; with publish = 'insert' the subscribers keep their rows.
+# Retention: docs/fan-out.md's DELETE (with no delay) empties the
+# publisher's table; with publish = 'insert' the subscribers keep their rows.
 q "$pub" "DELETE FROM outbound_events
 	WHERE emitted_at < now() - interval '0 days'" >/dev/null
 q "$pub" "SELECT emissions_start(),

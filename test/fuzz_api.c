@@ -41,8 +41,8 @@
  *	 commit, terminate, active and buffer_status against a model of the
  *	 buffer (whose state the results of calls with unpredictable effects,
  *	 such as DML under random triggers, bring back in line), and the
- *	 SQLSTATE of each kind of bad input the contract and the README list
- *	 (rule 10, the Errors table: 22004, 22023, 25006, 25P02, 42501, 42704,
+ *	 SQLSTATE of each kind of bad input the contract and
+ *	 docs/sql-reference.md list (rule 10, the Errors table: 22004, 22023, 25006, 25P02, 42501, 42704,
  *	 42710, 42809, 42883, 55P02, ...), for at least half of the calls;
  * - every API function was called in every buffer state;
  * - the events of type fz* that the model says were committed are all
