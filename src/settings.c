@@ -20,6 +20,7 @@
 
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "settings.h"
@@ -46,6 +47,8 @@ static const struct config_enum_entry log_dropped_options[] = {
 	{"warning", WARNING, false},
 	{NULL, 0, false}
 };
+
+static void define_shared_memory_limits(void);
 
 /* A channel name must fit NOTIFY's limit; empty disables the adapter. */
 static bool
@@ -182,6 +185,20 @@ emissions_define_settings(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/*
+	 * A module loaded on first use (no preload) may not define them (a
+	 * FATAL error), and has no shared memory for them to size.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		define_shared_memory_limits();
+
+	MarkGUCPrefixReserved("emissions");
+}
+
+/* The PGC_POSTMASTER settings that size shared memory. */
+static void
+define_shared_memory_limits(void)
+{
 	DefineCustomIntVariable("emissions.max_workers",
 							"Databases whose events are delivered at the same time, each by a delivery worker of its own.",
 							"Each worker also takes a slot of max_worker_processes.",
@@ -203,6 +220,4 @@ emissions_define_settings(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("emissions");
 }
