@@ -7,6 +7,11 @@ OBJS = \
 	src/stats.o \
 	src/event_format.o \
 	src/event_stream.o \
+	src/storage.o \
+	src/storage_outbox.o \
+	src/storage_log.o \
+	src/storage_state.o \
+	src/storage_rotation.o \
 	src/outbox.o \
 	src/pending.o \
 	src/buffer.o \
@@ -20,12 +25,17 @@ OBJS = \
 	src/launcher.o \
 	src/worker.o \
 	src/delivery.o \
+	src/delivery_collect.o \
+	src/delivery_number.o \
+	src/delivery_notify.o \
+	src/delivery_log.o \
+	src/delivery_dispatch.o \
+	src/delivery_delete.o \
 	src/envelope.o \
 	src/adapters.o \
 	src/adapter_admin.o \
 	src/retries.o \
 	src/event_log.o \
-	src/rotation.o \
 	src/subscriptions.o \
 	src/wait.o \
 	src/utility_hook.o

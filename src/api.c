@@ -148,28 +148,30 @@ emissions_open_buffer(void)
 }
 
 /*
- * Make sure a buffer is active, opening one if needed: true when one is.
- * False only inside a handler past the cascade limit.
+ * Make sure a buffer is active, opening one if needed: BUFFER_ACTIVE when
+ * one is, BUFFER_CASCADE_LIMIT inside a handler past the cascade limit.
  */
-bool
+BufferAvailability
 emissions_ensure_buffer(void)
 {
-	if (!emissions_buffer_active())
+	if (emissions_buffer_availability() == BUFFER_NONE)
 		emissions_open_buffer();
-	return emissions_buffer_active();
+	return emissions_buffer_availability();
 }
 
 /*
- * Count count events of the given type as dropped and say so as
- * emissions.log_dropped asks (a cascade cut off by its limit is always
- * reported, as a WARNING: it usually means a handler loop).
+ * Count count events of the given type as dropped, why being the buffer's
+ * availability that refused them, and say so as emissions.log_dropped asks
+ * (a cascade cut off by its limit is always reported, as a WARNING: it
+ * usually means a handler loop).
  */
 void
-emissions_note_dropped(const char *type, int type_len, int64 count)
+emissions_note_dropped(const char *type, int type_len, int64 count,
+					   BufferAvailability why)
 {
 	emissions_stats_attach();
 	emissions_xact_counts.events_dropped += count;
-	if (emissions_buffer_cascade_blocked())
+	if (why == BUFFER_CASCADE_LIMIT)
 		ereport(WARNING,
 				(errmsg("event \"%s\" dropped: cascade depth limit reached",
 						pnstrdup(type, type_len)),
@@ -205,6 +207,7 @@ emissions_emit(PG_FUNCTION_ARGS)
 	text	   *type;
 	Jsonb	   *payload;
 	Jsonb	   *metadata;
+	BufferAvailability buffer;
 
 	check_not_parallel();
 	check_writable();
@@ -227,10 +230,13 @@ emissions_emit(PG_FUNCTION_ARGS)
 				 errdetail("The metadata given is a JSON %s.",
 						   json_kind(metadata))));
 
-	if (!emissions_buffer_active() &&
-		!(emissions_auto_start && emissions_ensure_buffer()))
+	buffer = emissions_buffer_availability();
+	if (buffer == BUFFER_NONE && emissions_auto_start)
+		buffer = emissions_ensure_buffer();
+	if (buffer != BUFFER_ACTIVE)
 	{
-		emissions_note_dropped(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type), 1);
+		emissions_note_dropped(VARDATA_ANY(type), VARSIZE_ANY_EXHDR(type), 1,
+							   buffer);
 		PG_RETURN_BOOL(false);
 	}
 

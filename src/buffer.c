@@ -76,7 +76,11 @@ static SavedState *saved = NULL;
 static int32 batch_number;		/* batches handed off in this transaction */
 static int32 record_number;		/* outbox rows written in this transaction */
 
-/* Set while a handler past the cascade limit runs: no buffer may open. */
+/*
+ * Cascade generation of the handler running (0: none), which every batch
+ * handed off carries; past emissions.max_cascade_depth no buffer may open.
+ */
+static int	handler_depth = 0;
 static bool cascade_blocked = false;
 
 /* Create the transaction's buffer memory on first use. */
@@ -204,8 +208,15 @@ hand_off(void)
 	save_state();
 	if (count > 0)
 	{
-		emissions_outbox_write(&stream, current.start_off, current.end_off,
-							   count, ++batch_number, &record_number);
+		OutboxBatch batch;
+
+		batch.stream = &stream;
+		batch.from = current.start_off;
+		batch.to = current.end_off;
+		batch.nevents = count;
+		batch.number = ++batch_number;
+		batch.depth = (int16) handler_depth;
+		emissions_outbox_write(&batch, &record_number);
 		emissions_wake_worker_at_commit();
 		current.handed_off_events += count;
 		current.handed_off_batches++;
@@ -289,7 +300,7 @@ void
 emissions_buffer_enter_handler(int depth, bool open)
 {
 	Assert(!emissions_buffer_active());
-	emissions_outbox_depth = depth;
+	handler_depth = depth;
 	cascade_blocked = (depth > emissions_max_cascade_depth);
 	if (open && !cascade_blocked)
 		emissions_buffer_start();
@@ -313,17 +324,20 @@ emissions_buffer_leave_handler(void)
 void
 emissions_buffer_reset_handler(void)
 {
-	emissions_outbox_depth = 0;
+	handler_depth = 0;
 	cascade_blocked = false;
 }
 
 /*
- * Whether a handler past the cascade limit is running.
+ * Whether events can be appended now; if not, whether a buffer may be
+ * opened or a handler past the cascade limit forbids it.
  */
-bool
-emissions_buffer_cascade_blocked(void)
+BufferAvailability
+emissions_buffer_availability(void)
 {
-	return cascade_blocked;
+	if (emissions_buffer_active())
+		return BUFFER_ACTIVE;
+	return cascade_blocked ? BUFFER_CASCADE_LIMIT : BUFFER_NONE;
 }
 
 /* Account for the transaction's outcome, publish counters, forget all. */

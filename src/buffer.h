@@ -10,6 +10,15 @@
 
 #include "utils/jsonb.h"
 
+/* Whether events can be appended now, and if not, why. */
+typedef enum BufferAvailability
+{
+	BUFFER_ACTIVE,				/* a buffer is open */
+	BUFFER_NONE,				/* none is open; one may be opened */
+	BUFFER_CASCADE_LIMIT		/* a handler past emissions.max_cascade_depth
+								 * runs: none may be opened */
+} BufferAvailability;
+
 /* What emissions_buffer_status() reports. */
 typedef struct BufferStatus
 {
@@ -22,6 +31,7 @@ typedef struct BufferStatus
 
 extern void emissions_buffer_init(void);
 extern bool emissions_buffer_active(void);
+extern BufferAvailability emissions_buffer_availability(void);
 extern bool emissions_buffer_start(void);
 extern void emissions_buffer_append(const char *type, int type_len,
 									const Jsonb *payload, const Jsonb *metadata);
@@ -34,6 +44,5 @@ extern void emissions_buffer_get_status(BufferStatus *status);
 extern void emissions_buffer_enter_handler(int depth, bool open);
 extern void emissions_buffer_leave_handler(void);
 extern void emissions_buffer_reset_handler(void);
-extern bool emissions_buffer_cascade_blocked(void);
 
 #endif							/* EMISSIONS_BUFFER_H */

@@ -13,8 +13,9 @@
  *   (pg_proc_aclcheck, pg_database_ownercheck, ...) to object_aclcheck and
  *   object_ownercheck, taking the object's catalog; gave
  *   stringToQualifiedNameList an error-saving context (NULL: throw); made
- *   have_createdb_privilege public; and added BufFileReadExact, which
- *   raises the error for a short read.
+ *   have_createdb_privilege public; added BufFileReadExact, which raises
+ *   the error for a short read; and gave ExecInsertIndexTuples an
+ *   onlySummarizing flag (false: every index, as before).
  * - 17 lets an extension name its wait events (WaitEventExtensionNew), so
  *   pg_stat_activity.wait_event says what an emissions process waits for
  *   instead of a bare "Extension".
@@ -56,6 +57,14 @@
 #endif
 
 #if PG_VERSION_NUM < 160000
+
+#include "executor/executor.h"
+
+/* Every index is maintained, as onlySummarizing = false does from 16. */
+#define ExecInsertIndexTuples(resultRelInfo, slot, estate, update, noDupErr, \
+							  specConflict, arbiterIndexes, onlySummarizing) \
+	ExecInsertIndexTuples(resultRelInfo, slot, estate, update, noDupErr, \
+						  specConflict, arbiterIndexes)
 
 /* The error-saving context is new in 16; the call throws, as with NULL. */
 #define stringToQualifiedNameList(string, escontext) \

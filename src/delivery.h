@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * delivery.h
- *	  What the delivery worker keeps between its passes.
+ *	  The delivery worker's passes, and what it keeps between them.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,18 +10,13 @@
 
 #include "datatype/timestamp.h"
 
-#include "registry.h"
+#include "storage.h"
 
 typedef struct DeliveryState
 {
 	char	   *dbname;
 	Oid			extension_oid;	/* the extension the state was loaded from */
-	int64		next_id;		/* id of the next event delivered */
-	int64		reserved_id;	/* ids up to here are durably reserved */
-	int			outbox_part;	/* partition producers write to */
-	int			log_part;		/* partition delivered events go to */
-	TimestampTz log_part_since;
-	TimestampTz log_closed_at[STORE_PARTITIONS];	/* 0: holds nothing */
+	StoreState	store;			/* ids and partitions (the storage layer's) */
 	TimestampTz next_retry_at;	/* 0: no retry waiting */
 	TimestampTz next_maintenance_at;
 	int			commit_failures;	/* delivery commits failed in a row */

@@ -23,11 +23,11 @@
 
 #include "buffer.h"
 #include "compat.h"
-#include "extension.h"
 #include "launcher.h"
 #include "registry.h"
 #include "settings.h"
 #include "stats.h"
+#include "storage.h"
 #include "utility_hook.h"
 #include "wakeup.h"
 
@@ -69,7 +69,7 @@ _PG_init(void)
 {
 	emissions_define_settings();
 	emissions_buffer_init();
-	emissions_extension_init();
+	storage_init();
 	emissions_wakeup_init();
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -6,10 +6,9 @@
  * The extension is not relocatable but may be created in any schema, so
  * its tables are found through pg_extension: the schema it lives in, then
  * the table by name there.  Every lookup reads the catalogs (through the
- * syscache and the pg_extension index), which is cheap; the partitions of
- * the outbox and of the log, looked up for every hand-off and delivery,
- * are cached and forgotten on a relcache invalidation of any of them (as
- * DROP EXTENSION sends).
+ * syscache and the pg_extension index), which is cheap; the storage layer
+ * caches the partitions it looks up for every hand-off and delivery
+ * (storage.c).
  *
  * Functions that run as their caller but must read or write the
  * extension's tables, which PUBLIC may not, run their statements as the
@@ -24,85 +23,15 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
-#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 
 #include "extension.h"
-#include "registry.h"
-
-/* The partitioned tables whose partitions' OIDs are cached. */
-static const char *const partitioned_tables[] = {"emissions_outbox",
-"emissions_log"};
-
-static Oid	partition_cache[lengthof(partitioned_tables)][STORE_PARTITIONS];
-
-/* Forget the cached OIDs when a partition (or everything) is invalidated. */
-static void
-partitions_relcache_callback(Datum arg, Oid relid)
-{
-	int			t;
-	int			i;
-
-	for (t = 0; t < lengthof(partitioned_tables); t++)
-		for (i = 0; i < STORE_PARTITIONS; i++)
-			if (!OidIsValid(relid) || relid == partition_cache[t][i])
-				memset(partition_cache[t], 0, sizeof(partition_cache[t]));
-}
-
-/*
- * Register the cache invalidation callback; called once from _PG_init.
- */
-void
-emissions_extension_init(void)
-{
-	CacheRegisterRelcacheCallback(partitions_relcache_callback, (Datum) 0);
-}
-
-/*
- * OIDs of the partitions (table_0, table_1, ...) of table, one of the
- * extension's partitioned tables, into parts[].  False when the extension
- * is not installed here; an error when a partition is missing.
- */
-bool
-emissions_extension_partitions(const char *table, Oid *parts)
-{
-	int			t = 0;
-	int			i;
-
-	while (strcmp(partitioned_tables[t], table) != 0)
-		if (++t == lengthof(partitioned_tables))
-			elog(ERROR, "\"%s\" is not a partitioned table of emissions", table);
-
-	if (!OidIsValid(partition_cache[t][STORE_PARTITIONS - 1]))
-	{
-		Oid			schema;
-
-		if (!emissions_extension_lookup(&schema, NULL))
-			return false;
-		for (i = 0; i < STORE_PARTITIONS; i++)
-		{
-			char		name[NAMEDATALEN];
-			Oid			relid;
-
-			snprintf(name, sizeof(name), "%s_%d", table, i);
-			relid = get_relname_relid(name, schema);
-			if (!OidIsValid(relid))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_TABLE),
-						 errmsg("emissions partition \"%s\" is missing", name),
-						 errhint("Recreate the extension with DROP EXTENSION and CREATE EXTENSION.")));
-			partition_cache[t][i] = relid;
-		}
-	}
-	memcpy(parts, partition_cache[t], sizeof(partition_cache[t]));
-	return true;
-}
+#include "storage.h"
 
 /*
  * Find the emissions extension in this database: false if it is not
@@ -143,14 +72,10 @@ emissions_extension_lookup(Oid *schema, Oid *owner)
 static Oid
 extension_schema(void)
 {
-	Oid			schema;
+	Oid			schema = InvalidOid;
 
 	if (!emissions_extension_lookup(&schema, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"emissions\" is not installed in database \"%s\"",
-						get_database_name(MyDatabaseId)),
-				 errhint("Run CREATE EXTENSION emissions.")));
+		storage_report_not_installed();
 	return schema;
 }
 

@@ -11,8 +11,6 @@
 extern bool emissions_extension_lookup(Oid *schema, Oid *owner);
 extern Oid	emissions_extension_relid(const char *relname);
 extern char *emissions_qualified_name(const char *relname);
-extern void emissions_extension_init(void);
-extern bool emissions_extension_partitions(const char *table, Oid *parts);
 extern void emissions_execute_as_owner(const char *sql, int nargs,
 									   Oid *argtypes, Datum *args,
 									   const char *nulls, bool read_only,

@@ -11,9 +11,6 @@
 #include "datatype/timestamp.h"
 #include "storage/condition_variable.h"
 
-/* Partitions of the outbox and of the event log. */
-#define STORE_PARTITIONS		3
-
 extern void emissions_registry_shmem_request(void);
 extern void emissions_registry_shmem_startup(void);
 extern bool emissions_registry_available(void);

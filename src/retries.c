@@ -40,6 +40,13 @@ backoff_seconds(int attempts)
 	return 1 << Min(Max(attempts - 1, 0), 11);
 }
 
+/* When a call that first failed at now is tried again. */
+static TimestampTz
+first_retry_at(TimestampTz now)
+{
+	return TimestampTzPlusMilliseconds(now, 1000L * backoff_seconds(1));
+}
+
 /* What every row of one failed call shares. */
 typedef struct FailedCall
 {
@@ -72,8 +79,7 @@ insert_failure(FailedCall *call, OutgoingEvent *event, Jsonb *envelope,
 	values[5] = Int32GetDatum(event->depth);
 	values[6] = JsonbPGetDatum(envelope ? envelope :
 							   outgoing_envelope_jsonb(event));
-	values[7] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(call->now,
-																1000L * backoff_seconds(1)));
+	values[7] = TimestampTzGetDatum(first_retry_at(call->now));
 	if (dead)
 		nulls[7] = 'n';
 	values[8] = CStringGetTextDatum(unpack_sql_state(call->error->sqlerrcode));
@@ -139,8 +145,9 @@ try_insert_failures(FailedCall *call, EventSource *source, OutgoingEvent *one,
 
 /*
  * Record the failed call of adapter for the events of source (its first
- * try).  Returns how many events it recorded.  Runs in the delivery
- * transaction, with SPI connected.
+ * try).  Returns how many events it recorded; *retry_at is when they are
+ * tried again, 0 if never (they are dead letters at once).  Runs in the
+ * delivery transaction, with SPI connected.
  *
  * An event whose envelope cannot be built (too large for jsonb) is what
  * most likely made the call fail, and cannot be kept for a retry either:
@@ -152,7 +159,7 @@ try_insert_failures(FailedCall *call, EventSource *source, OutgoingEvent *one,
  */
 int64
 retries_record(const Adapter *adapter, EventSource *source,
-			   const ErrorData *error, TimestampTz now)
+			   const ErrorData *error, TimestampTz now, TimestampTz *retry_at)
 {
 	static const Oid argtypes[] = {
 		TEXTOID, OIDOID, INT8OID, XID8OID, TEXTOID, INT4OID, JSONBOID,
@@ -199,6 +206,8 @@ retries_record(const Adapter *adapter, EventSource *source,
 	}
 	MemoryContextDelete(call.event_cxt);
 	SPI_freeplan(call.plan);
+	*retry_at = adapter_max_attempts(adapter) <= 1 ? 0 :
+		first_retry_at(now);
 	return n;
 }
 

@@ -11,7 +11,8 @@
 #include "adapters.h"
 
 extern int64 retries_record(const Adapter *adapter, EventSource *source,
-							const ErrorData *error, TimestampTz now);
+							const ErrorData *error, TimestampTz now,
+							TimestampTz *retry_at);
 extern void retries_run_due(List *adapters, TimestampTz now,
 							int64 *delivered, int64 *failed);
 extern TimestampTz retries_next_due(void);

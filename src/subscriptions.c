@@ -45,6 +45,7 @@
 #include "event_log.h"
 #include "extension.h"
 #include "settings.h"
+#include "storage.h"
 #include "subscriptions.h"
 
 PG_FUNCTION_INFO_V1(emissions_subscribe);
@@ -179,7 +180,7 @@ check_kept_after(int64 after_id)
 static int64
 check_delivered(int64 id, const char *what, const char *name)
 {
-	int64		last_id = event_log_last_id();
+	int64		last_id = storage_log_last_id();
 
 	if (id > last_id)
 		ereport(ERROR,
@@ -207,7 +208,7 @@ emissions_subscribe(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (PG_ARGISNULL(1))
-		position = event_log_last_id();
+		position = storage_log_last_id();
 	else
 	{
 		position = PG_GETARG_INT64(1);

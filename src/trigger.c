@@ -383,6 +383,7 @@ emissions_trigger(PG_FUNCTION_ARGS)
 	int			operation;
 	TriggerPlan *plan;
 	OperationEvents *op;
+	BufferAvailability buffer;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -411,7 +412,8 @@ emissions_trigger(PG_FUNCTION_ARGS)
 	op = operation_events(fcinfo->flinfo, plan, trigdata->tg_relation,
 						  operation);
 
-	if (!emissions_ensure_buffer())
+	buffer = emissions_ensure_buffer();
+	if (buffer != BUFFER_ACTIVE)
 	{
 		/* A handler past the cascade limit changed the table. */
 		Tuplestorestate *rows = trigdata->tg_newtable ?
@@ -419,7 +421,8 @@ emissions_trigger(PG_FUNCTION_ARGS)
 
 		emissions_note_dropped(op->type, op->type_len,
 							   TRIGGER_FIRED_FOR_ROW(tg_event) ? 1 :
-							   rows ? tuplestore_tuple_count(rows) : 0);
+							   rows ? tuplestore_tuple_count(rows) : 0,
+							   buffer);
 		return PointerGetDatum(NULL);
 	}
 

@@ -3,15 +3,15 @@
  * wait.c
  *	  emissions_wait_delivered(): wait until what is committed is delivered.
  *
- * Notes the outbox rows visible when called (committed by others; the
- * caller's own uncommitted rows are left out), then looks again until none
- * of them is visible to a fresh snapshot any more: the worker deletes a
- * row in the transaction that delivers it.  It looks again each time the
- * database's worker has committed a pass or exited (the worker broadcasts
- * a condition variable of its registry slot), and at least every
- * WAIT_RECHECK_MS for what no broadcast announces (rows deleted by other
- * means); while the database has no running worker (one about to start),
- * every WAIT_POLL_MS.  Between looks it holds no lock on the outbox, so it
+ * Asks the storage layer for the outbox rows visible when called
+ * (committed by others; the caller's own uncommitted rows are left out),
+ * then looks again until none of them is visible to a fresh snapshot any
+ * more: the worker deletes a row in the transaction that delivers it.  It
+ * looks again each time the database's worker has committed a pass or
+ * exited (the worker broadcasts a condition variable of its registry
+ * slot), and at least every WAIT_RECHECK_MS for what no broadcast announces
+ * (rows deleted by other means); while the database has no running worker
+ * (one about to start), every WAIT_POLL_MS.  Between looks it holds no lock on the outbox, so it
  * never stands in the worker's way.  Events that handlers emit while it
  * waits are not waited for: call it again for a cascade.
  *
@@ -19,26 +19,18 @@
  */
 #include "postgres.h"
 
-#include "access/heapam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
-#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/bufmgr.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "utils/fmgrprotos.h"
-#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
-#include "utils/xid8.h"
 
 #include "compat.h"
-#include "outbox.h"
 #include "registry.h"
+#include "storage.h"
 
 PG_FUNCTION_INFO_V1(emissions_wait_delivered);
 
@@ -51,80 +43,58 @@ PG_FUNCTION_INFO_V1(emissions_wait_delivered);
 /* What emissions_wait_delivered() reports while it waits. */
 static uint32 wait_event = 0;
 
-typedef struct WaitedRow
+/* The rows a wait is for, as the storage layer found them. */
+typedef struct WaitedRows
 {
-	int			part;
-	ItemPointerData tid;
-} WaitedRow;
+	OutboxRow  *rows;
+	int			n;
+	int			cap;
+} WaitedRows;
 
-/*
- * Keep in rows[0..n) those still visible to a fresh snapshot; returns how
- * many remain.  With collect, first fill rows with every visible row.
- */
-static int
-visible_rows(WaitedRow **rows, int n, bool collect)
+/* Note one outbox row to wait for (an OutboxRowCallback). */
+static void
+note_row(const OutboxRow *row, bytea *data, void *arg)
 {
-	FullTransactionId self = GetTopFullTransactionIdIfAny();
+	WaitedRows *waited = (WaitedRows *) arg;
+
+	if (waited->n == waited->cap)
+	{
+		waited->cap *= 2;
+		waited->rows = repalloc_huge(waited->rows,
+									 sizeof(OutboxRow) * waited->cap);
+	}
+	waited->rows[waited->n++] = *row;
+}
+
+/* Keep in waited only the rows still visible to a fresh snapshot. */
+static void
+still_visible(WaitedRows *waited)
+{
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	Oid			parts[STORE_PARTITIONS];
-	int			cap = Max(n, 16);
+	OutboxAccess *access = storage_outbox_open(AccessShareLock);
 	int			kept = 0;
-	int			p;
 	int			i;
 
-	emissions_outbox_partitions(parts);
-	for (p = 0; p < STORE_PARTITIONS; p++)
-	{
-		Relation	rel = table_open(parts[p], AccessShareLock);
-		BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-
-		if (collect)
-		{
-			TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-			HeapTuple	tuple;
-
-			while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
-			{
-				bool		isnull;
-				Datum		txid = heap_getattr(tuple, Anum_outbox_txid,
-												RelationGetDescr(rel), &isnull);
-
-				if (FullTransactionIdIsValid(self) &&
-					FullTransactionIdEquals(DatumGetFullTransactionId(txid), self))
-					continue;
-				if (kept == cap)
-				{
-					cap *= 2;
-					*rows = repalloc_huge(*rows, sizeof(WaitedRow) * cap);
-				}
-				(*rows)[kept].part = p;
-				(*rows)[kept].tid = tuple->t_self;
-				kept++;
-			}
-			table_endscan(scan);
-		}
-		else
-		{
-			for (i = 0; i < n; i++)
-			{
-				HeapTupleData tuple;
-				Buffer		buffer;
-
-				if ((*rows)[i].part != p ||
-					ItemPointerGetBlockNumber(&(*rows)[i].tid) >= nblocks)
-					continue;
-				tuple.t_self = (*rows)[i].tid;
-				if (heap_fetch(rel, snapshot, &tuple, &buffer, false))
-				{
-					ReleaseBuffer(buffer);
-					(*rows)[kept++] = (*rows)[i];
-				}
-			}
-		}
-		table_close(rel, AccessShareLock);
-	}
+	for (i = 0; i < waited->n; i++)
+		if (storage_outbox_fetch(access, &waited->rows[i], snapshot, NULL,
+								 NULL))
+			waited->rows[kept++] = waited->rows[i];
+	storage_outbox_close(access);
 	UnregisterSnapshot(snapshot);
-	return kept;
+	waited->n = kept;
+}
+
+/* The rows visible to a fresh snapshot, committed by others, into waited. */
+static void
+collect_visible(WaitedRows *waited)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	waited->cap = 16;
+	waited->n = 0;
+	waited->rows = palloc(sizeof(OutboxRow) * waited->cap);
+	storage_outbox_scan(snapshot, false, note_row, waited);
+	UnregisterSnapshot(snapshot);
 }
 
 /*
@@ -136,8 +106,7 @@ emissions_wait_delivered(PG_FUNCTION_ARGS)
 {
 	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
 	TimestampTz deadline;
-	WaitedRow  *rows;
-	int			n;
+	WaitedRows	waited;
 
 	if (!emissions_registry_available())
 		ereport(ERROR,
@@ -149,9 +118,8 @@ emissions_wait_delivered(PG_FUNCTION_ARGS)
 	deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 													   TimestampTzGetDatum(GetCurrentTimestamp()),
 													   IntervalPGetDatum(timeout)));
-	rows = palloc(sizeof(WaitedRow) * 16);
-	n = visible_rows(&rows, 0, true);
-	while (n > 0)
+	collect_visible(&waited);
+	while (waited.n > 0)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		long		left_ms;
@@ -179,8 +147,8 @@ emissions_wait_delivered(PG_FUNCTION_ARGS)
 			ResetLatch(MyLatch);
 		}
 		CHECK_FOR_INTERRUPTS();
-		n = visible_rows(&rows, n, false);
+		still_visible(&waited);
 	}
 	ConditionVariableCancelSleep();
-	PG_RETURN_BOOL(n == 0);
+	PG_RETURN_BOOL(waited.n == 0);
 }

@@ -76,7 +76,7 @@ static uint32 wait_event = 0;
  *	   after the commit: a notification is always of a flushed delivery;
  *	 - emissions_events / emissions_event (and subscriptions, which read
  *	   the same log), adapter tables, retry and replay deliveries, the
- *	   reservation of ids (rotation.c): rows a snapshot sees only once
+ *	   reservation of ids (storage_state.c): rows a snapshot sees only once
  *	   their transaction has left the running set, hence after the flush;
  *	   emissions_stats' last_event_id is published after the commit;
  *	 - a standby: WAL is streamed only once flushed.
@@ -94,7 +94,7 @@ static uint32 wait_event = 0;
  * adapter does outside the database (a message sent, a file written)
  * happens before the commit; after a crash before it, the call is made
  * again for the same event, under a new id (the id it saw first is
- * never given to another event: rotation.c reserves ids durably).
+ * never given to another event: storage_state.c reserves ids durably).
  *
  * A stronger configured value is kept (on with synchronous_standby_names,
  * remote_write, remote_apply): a delivery is then seen only once the

@@ -7,7 +7,8 @@
 # seconds later (its log partition truncated), and the next event's id is
 # higher all the same, with last_event_id not going back.  A transaction of
 # 50,000 events fills the current outbox partition past its rotation size
-# (2 MB); once delivered, the outbox shrinks back by truncation.
+# (2 MB); once delivered, the outbox shrinks back by truncation.  An outbox
+# partition that is not a heap table is refused with a clear error.
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -70,6 +71,27 @@ for _ in $(seq 1 150); do
 done
 check_eq "the outbox gives its space back without vacuum (${size:-?} bytes)" \
 	yes "$small"
+
+# The storage layer keeps heap row positions and sizes: a partition of
+# another table access method (here a second name for heap's own handler)
+# is refused with a clear error when events are stored, never written.
+psql -X -q -v ON_ERROR_STOP=1 \
+	-c "CREATE ACCESS METHOD heap_copy TYPE TABLE HANDLER heap_tableam_handler" \
+	-c "ALTER TABLE emissions_outbox_0 SET ACCESS METHOD heap_copy" \
+	-c "ALTER TABLE emissions_outbox_1 SET ACCESS METHOD heap_copy" \
+	-c "ALTER TABLE emissions_outbox_2 SET ACCESS METHOD heap_copy"
+refused="$(psql -X -v VERBOSITY=verbose -c "SELECT emissions_start(),
+	emissions_emit('refused.one')" 2>&1 || true)"
+check "an outbox partition that is not heap is refused (0A000)" \
+	grep -q "ERROR:  0A000: emissions table \"emissions_outbox_[0-2]\" does not use the heap access method" \
+	<<<"$refused"
+check "with a hint that says how to fix it" \
+	grep -q "HINT:  Run ALTER TABLE public.emissions_outbox_[0-2] SET ACCESS METHOD heap." \
+	<<<"$refused"
+grep -q ERROR <<<"$refused" || comment "the answer: $refused"
+check "and so are readers of the outbox" bash -c "psql -X -v VERBOSITY=verbose \
+	-c 'SELECT count(*) FROM emissions_pending_events()' 2>&1 |
+	grep -q 'ERROR:  0A000'"
 
 cluster_stop "$CLUSTER"
 done_testing

@@ -1,0 +1,113 @@
+/*-------------------------------------------------------------------------
+ *
+ * delivery_collect.c
+ *	  Step one of a delivery pass: collect the committed outbox rows, and
+ *	  cut them into chunks of whole transactions.
+ *
+ * The storage layer scans the outbox under the pass's snapshot; the rows
+ * it sees are committed and not yet delivered (a transaction still in
+ * progress, or prepared, is invisible and waits for its commit).  Sorted by
+ * (txid, seq), they give the order of delivery: a transaction that commits
+ * late (its xid below ones already delivered) is simply seen by a later
+ * pass, and gets later ids; nothing is skipped.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "delivery_steps.h"
+#include "settings.h"
+
+/* The rows found so far. */
+typedef struct Collected
+{
+	MemoryContext cxt;
+	OutboxRow  *rows;
+	int			n;
+	int			cap;
+} Collected;
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	const OutboxRow *ra = a;
+	const OutboxRow *rb = b;
+
+	if (FullTransactionIdPrecedes(ra->txid, rb->txid))
+		return -1;
+	if (FullTransactionIdPrecedes(rb->txid, ra->txid))
+		return 1;
+	return (ra->seq > rb->seq) - (ra->seq < rb->seq);
+}
+
+/* Keep one row the scan found (an OutboxRowCallback). */
+static void
+keep_row(const OutboxRow *row, bytea *data, void *arg)
+{
+	Collected  *collected = (Collected *) arg;
+
+	if (collected->n == collected->cap)
+	{
+		collected->cap *= 2;
+		collected->rows = repalloc_huge(collected->rows,
+										sizeof(OutboxRow) * collected->cap);
+	}
+	collected->rows[collected->n++] = *row;
+}
+
+/*
+ * The outbox rows visible to the active snapshot, sorted by (txid, seq),
+ * into *rows (allocated in cxt); returns how many.
+ */
+int
+delivery_collect(MemoryContext cxt, OutboxRow **rows)
+{
+	Collected	collected;
+
+	collected.cxt = cxt;
+	collected.n = 0;
+	collected.cap = 64;
+	collected.rows = MemoryContextAlloc(cxt, sizeof(OutboxRow) * collected.cap);
+	storage_outbox_scan(GetActiveSnapshot(), false, keep_row, &collected);
+	if (collected.n > 1)
+		qsort(collected.rows, collected.n, sizeof(OutboxRow), row_cmp);
+	*rows = collected.rows;
+	return collected.n;
+}
+
+/*
+ * End of the chunk starting at rows[from]: whole transactions, about
+ * emissions.batch_size events.
+ */
+int
+delivery_chunk_end(const OutboxRow *rows, int nrows, int from)
+{
+	int64		events = 0;
+	int			i = from;
+
+	while (i < nrows)
+	{
+		FullTransactionId txid = rows[i].txid;
+
+		if (events > 0 && events + rows[i].events > emissions_batch_size)
+			break;
+		while (i < nrows && FullTransactionIdEquals(rows[i].txid, txid))
+			events += rows[i++].events;
+	}
+	return i;
+}
+
+/* How many events rows[from..to) hold. */
+int64
+delivery_chunk_events(const OutboxRow *rows, int from, int to)
+{
+	int64		events = 0;
+	int			i;
+
+	for (i = from; i < to; i++)
+		events += rows[i].events;
+	return events;
+}

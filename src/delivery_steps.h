@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * delivery_steps.h
+ *	  The steps of a delivery pass, one file each: collect, number,
+ *	  notify, log, dispatch, delete.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMISSIONS_DELIVERY_STEPS_H
+#define EMISSIONS_DELIVERY_STEPS_H
+
+#include "nodes/pg_list.h"
+
+#include "storage.h"
+
+/*
+ * The outbox rows of one source transaction, delivered in the current
+ * worker transaction.
+ */
+typedef struct DeliveryTxn
+{
+	OutboxRow  *rows;			/* sorted by seq */
+	int			nrows;
+	int64	   *first_ids;		/* id of each row's first event; -1: gone */
+	OutboxAccess *outbox;		/* the partitions, locked for deleting */
+	const char *dbname;
+	TimestampTz now;			/* the delivery time */
+	MemoryContext row_cxt;		/* one row's data at a time */
+} DeliveryTxn;
+
+/* delivery_collect.c */
+extern int	delivery_collect(MemoryContext cxt, OutboxRow **rows);
+extern int	delivery_chunk_end(const OutboxRow *rows, int nrows, int from);
+extern int64 delivery_chunk_events(const OutboxRow *rows, int from, int to);
+
+/* delivery_number.c */
+extern int64 delivery_number(DeliveryTxn *txn, const StoreState *store,
+							 int64 next_id);
+
+/* delivery_notify.c */
+extern int64 delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
+							 TimestampTz *last_emitted_at);
+
+/* delivery_log.c */
+extern void delivery_log(DeliveryTxn *txn, LogWriter *log);
+
+/* delivery_dispatch.c */
+extern int64 delivery_dispatch(DeliveryTxn *txn, List *adapters,
+							   const bool *wanted, TimestampTz *next_retry_at);
+
+/* delivery_delete.c */
+extern void delivery_delete(DeliveryTxn *txn);
+
+#endif							/* EMISSIONS_DELIVERY_STEPS_H */

@@ -1,0 +1,177 @@
+/*-------------------------------------------------------------------------
+ *
+ * storage_log.c
+ *	  The event log: delivered outbox rows, kept for catch-up.
+ *
+ * The delivery worker copies every outbox row it delivers, unchanged, into
+ * the current partition of emissions_log with the id range its events got
+ * (first_id .. last_id, in emit order), in the same transaction as the
+ * delivery.  So an event is in the log exactly when it has been delivered,
+ * and ids in the log increase with last_id, the log's one index.  Rows go
+ * in through the table access method with their index entries
+ * (storage.c); the partitions are truncated by age (storage_rotation.c).
+ *
+ * Readers ask for the rows after an id, in id order, through SPI as the
+ * extension's owner (subscriptions read as their caller, who may not read
+ * the log): the planner walks the index of each partition, so a page costs
+ * the same however long the log is.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "extension.h"
+#include "storage.h"
+
+/* Columns of the log table, 1-based. */
+#define Anum_log_first_id		1
+#define Anum_log_last_id		2
+#define Anum_log_txid			3
+#define Anum_log_delivered_at	4
+#define Anum_log_part			5
+#define Anum_log_data			6
+#define Natts_log				6
+
+struct LogWriter
+{
+	TableWriter *table;
+	int			part;
+};
+
+/*
+ * Open the current log partition for storage_log_append, in the delivery
+ * transaction; it stays locked until the transaction ends.
+ */
+LogWriter *
+storage_log_open(const StoreState *state)
+{
+	LogWriter  *writer = palloc(sizeof(LogWriter));
+	Oid			parts[STORE_PARTITIONS];
+
+	storage_partitions(STORE_LOG, parts);
+	writer->part = state->log_part;
+	writer->table = storage_writer_open(parts[state->log_part]);
+	return writer;
+}
+
+/*
+ * Add the log row of a delivered outbox row: its events got the ids
+ * first_id .. last_id; stored is the row's data as the outbox stored it
+ * (compressed or not: a compressed value is kept as it is).
+ */
+void
+storage_log_append(LogWriter *writer, int64 first_id, int64 last_id,
+				   FullTransactionId txid, TimestampTz delivered_at,
+				   bytea *stored)
+{
+	Datum		values[Natts_log];
+
+	values[Anum_log_first_id - 1] = Int64GetDatum(first_id);
+	values[Anum_log_last_id - 1] = Int64GetDatum(last_id);
+	values[Anum_log_txid - 1] = FullTransactionIdGetDatum(txid);
+	values[Anum_log_delivered_at - 1] = TimestampTzGetDatum(delivered_at);
+	values[Anum_log_part - 1] = Int16GetDatum((int16) writer->part);
+	values[Anum_log_data - 1] = PointerGetDatum(stored);
+	storage_writer_insert(writer->table, values);
+}
+
+/* Close what storage_log_open opened, keeping the lock. */
+void
+storage_log_close(LogWriter *writer)
+{
+	storage_writer_close(writer->table);
+	pfree(writer);
+}
+
+/*
+ * Call callback for the log rows holding events with ids above after_id,
+ * in id order, at most max_rows of them, until it returns false.  Every
+ * row holds at least one event: a reader wanting n events needs n rows at
+ * most.
+ */
+void
+storage_log_read(int64 after_id, int64 max_rows, LogRowCallback callback,
+				 void *arg)
+{
+	Oid			argtypes[] = {INT8OID, INT8OID};
+	Datum		args[2];
+	char	   *sql;
+	uint64		r;
+
+	SPI_connect();
+	args[0] = Int64GetDatum(after_id);
+	args[1] = Int64GetDatum(max_rows);
+	sql = psprintf("SELECT first_id, txid, delivered_at, data FROM %s"
+				   " WHERE last_id OPERATOR(pg_catalog.>) $1"
+				   " ORDER BY last_id LIMIT $2",
+				   emissions_qualified_name("emissions_log"));
+	emissions_execute_as_owner(sql, 2, argtypes, args, NULL, true,
+							   SPI_OK_SELECT);
+	for (r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		if (!callback(DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull)),
+					  DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 2,
+															  &isnull)),
+					  DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3,
+														&isnull)),
+					  DatumGetByteaPP(SPI_getbinval(tuple, desc, 4, &isnull)),
+					  arg))
+			break;
+	}
+	SPI_finish();
+}
+
+/*
+ * The id of the last delivered event: the log's highest, or when the log
+ * is empty the highest it held when last truncated.  SPI connected; runs
+ * as the extension's owner.
+ */
+int64
+storage_log_last_id(void)
+{
+	char	   *sql;
+	bool		isnull;
+	Datum		last;
+
+	sql = psprintf("SELECT COALESCE((SELECT pg_catalog.max(g.last_id) FROM %s AS g),"
+				   " s.truncated_id) FROM %s AS s",
+				   emissions_qualified_name("emissions_log"),
+				   emissions_qualified_name("emissions_state"));
+	emissions_execute_as_owner(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("emissions_state must hold exactly one row")));
+	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 &isnull);
+	return isnull ? 0 : DatumGetInt64(last);
+}
+
+/*
+ * Highest event id in the log, or 0 when it is empty.  SPI connected.
+ */
+int64
+storage_log_max_id(void)
+{
+	char	   *sql;
+	bool		isnull;
+	Datum		max;
+
+	sql = psprintf("SELECT pg_catalog.max(last_id) FROM %s",
+				   emissions_qualified_name("emissions_log"));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the event log");
+	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						&isnull);
+	return isnull ? 0 : DatumGetInt64(max);
+}
