@@ -98,6 +98,15 @@ typedef bool (*LogRowCallback) (int64 first_id, FullTransactionId txid,
 								TimestampTz delivered_at, bytea *data,
 								void *arg);
 
+/* What the event log keeps. */
+typedef struct LogExtent
+{
+	int64		truncated_id;	/* highest id of the last truncation */
+	bool		empty;
+	int64		first_id;		/* the oldest event kept (0: empty) */
+	int64		last_id;		/* the last delivered event */
+} LogExtent;
+
 /* The outbox partition producers write to, opened for a batch. */
 typedef struct OutboxWriter OutboxWriter;
 
@@ -138,7 +147,10 @@ extern void storage_log_close(LogWriter *writer);
 extern void storage_log_read(int64 after_id, int64 max_rows,
 							 LogRowCallback callback, void *arg);
 extern int64 storage_log_max_id(void);
+extern void storage_log_extent(LogExtent *extent);
 extern int64 storage_log_last_id(void);
+extern bool storage_log_partition_range(Oid partition, int64 *first_id,
+										int64 *last_id);
 
 /* storage_state.c */
 extern void storage_load_state(StoreState *state);

@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -132,19 +133,26 @@ storage_log_read(int64 after_id, int64 max_rows, LogRowCallback callback,
 }
 
 /*
- * The id of the last delivered event: the log's highest, or when the log
- * is empty the highest it held when last truncated.  SPI connected; runs
- * as the extension's owner.
+ * What the log keeps, into *extent.  SPI connected; runs as the
+ * extension's owner.
  */
-int64
-storage_log_last_id(void)
+void
+storage_log_extent(LogExtent *extent)
 {
 	char	   *sql;
+	HeapTuple	tuple;
+	TupleDesc	desc;
 	bool		isnull;
+	bool		first_null;
+	bool		last_null;
+	Datum		first;
 	Datum		last;
 
-	sql = psprintf("SELECT COALESCE((SELECT pg_catalog.max(g.last_id) FROM %s AS g),"
-				   " s.truncated_id) FROM %s AS s",
+	sql = psprintf("SELECT s.truncated_id,"
+				   " (SELECT g.first_id FROM %s AS g ORDER BY g.last_id LIMIT 1),"
+				   " (SELECT g.last_id FROM %s AS g ORDER BY g.last_id DESC LIMIT 1)"
+				   " FROM %s AS s",
+				   emissions_qualified_name("emissions_log"),
 				   emissions_qualified_name("emissions_log"),
 				   emissions_qualified_name("emissions_state"));
 	emissions_execute_as_owner(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
@@ -152,9 +160,62 @@ storage_log_last_id(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("emissions_state must hold exactly one row")));
-	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						 &isnull);
-	return isnull ? 0 : DatumGetInt64(last);
+	tuple = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	extent->truncated_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1,
+													   &isnull));
+	first = SPI_getbinval(tuple, desc, 2, &first_null);
+	last = SPI_getbinval(tuple, desc, 3, &last_null);
+	extent->empty = first_null || last_null;
+	extent->first_id = extent->empty ? 0 : DatumGetInt64(first);
+	extent->last_id = extent->empty ? extent->truncated_id :
+		DatumGetInt64(last);
+}
+
+/*
+ * The id of the last delivered event: the log's highest, or when the log
+ * is empty the highest it held when last truncated.  SPI connected.
+ */
+int64
+storage_log_last_id(void)
+{
+	LogExtent	extent;
+
+	storage_log_extent(&extent);
+	return extent.last_id;
+}
+
+/*
+ * Ids of the first and the last event in log partition partition; false
+ * when it is empty.  Two ends of its index on last_id.  SPI connected, in
+ * the worker.
+ */
+bool
+storage_log_partition_range(Oid partition, int64 *first_id, int64 *last_id)
+{
+	char	   *name;
+	char	   *sql;
+	HeapTuple	tuple;
+	bool		first_null;
+	bool		last_null;
+	Datum		first;
+	Datum		last;
+
+	name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(partition)),
+									  get_rel_name(partition));
+	sql = psprintf("SELECT (SELECT g.first_id FROM %s AS g ORDER BY g.last_id LIMIT 1),"
+				   " (SELECT g.last_id FROM %s AS g ORDER BY g.last_id DESC LIMIT 1)",
+				   name, name);
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read log partition %s", name);
+	tuple = SPI_tuptable->vals[0];
+	first = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &first_null);
+	last = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &last_null);
+	if (first_null || last_null)
+		return false;
+	*first_id = DatumGetInt64(first);
+	*last_id = DatumGetInt64(last);
+	return true;
 }
 
 /*

@@ -142,37 +142,19 @@ get_own_subscription(const char *name, Subscription *sub)
 static void
 check_kept_after(int64 after_id)
 {
-	char	   *sql;
-	HeapTuple	tuple;
-	bool		isnull;
-	bool		oldest_null;
-	int64		truncated_id;
-	Datum		oldest;
+	LogExtent	extent;
 
-	sql = psprintf("SELECT s.truncated_id,"
-				   " (SELECT g.first_id FROM %s AS g ORDER BY g.last_id LIMIT 1)"
-				   " FROM %s AS s",
-				   emissions_qualified_name("emissions_log"),
-				   emissions_qualified_name("emissions_state"));
-	emissions_execute_as_owner(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("emissions_state must hold exactly one row")));
-	tuple = SPI_tuptable->vals[0];
-	truncated_id = DatumGetInt64(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1,
-											   &isnull));
-	oldest = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &oldest_null);
-	if (after_id >= truncated_id)
+	storage_log_extent(&extent);
+	if (after_id >= extent.truncated_id)
 		return;
-	if (!oldest_null && DatumGetInt64(oldest) <= after_id + 1)
+	if (!extent.empty && extent.first_id <= after_id + 1)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("events after id " INT64_FORMAT " are no longer kept",
 					after_id),
 			 errdetail("Delivered events up to id " INT64_FORMAT " may have been removed after emissions.retention.",
-					   oldest_null ? truncated_id : DatumGetInt64(oldest) - 1),
+					   extent.empty ? extent.truncated_id : extent.first_id - 1),
 			 errhint("Subscribe after a later id, or with NULL for new events only.")));
 }
 
@@ -340,36 +322,6 @@ emissions_ack(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(position);
 }
 
-/*
- * Ids of the first and the last event in log partition partition, a
- * qualified name; false when it is empty.  Two ends of its index on
- * last_id.  SPI connected, in the worker.
- */
-static bool
-partition_range(const char *partition, int64 *first_id, int64 *last_id)
-{
-	char	   *sql;
-	HeapTuple	tuple;
-	bool		first_null;
-	bool		last_null;
-	Datum		first;
-	Datum		last;
-
-	sql = psprintf("SELECT (SELECT g.first_id FROM %s AS g ORDER BY g.last_id LIMIT 1),"
-				   " (SELECT g.last_id FROM %s AS g ORDER BY g.last_id DESC LIMIT 1)",
-				   partition, partition);
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read log partition %s", partition);
-	tuple = SPI_tuptable->vals[0];
-	first = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &first_null);
-	last = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &last_null);
-	if (first_null || last_null)
-		return false;
-	*first_id = DatumGetInt64(first);
-	*last_id = DatumGetInt64(last);
-	return true;
-}
-
 /* Number of subscriptions, not overrun, that have not acknowledged last_id. */
 static int64
 holding_subscriptions(const char *table, int64 last_id)
@@ -444,7 +396,6 @@ emissions_subscriptions_release(Oid partition, TimestampTz closed_at,
 {
 	Oid			schema;
 	char	   *table;
-	char	   *partition_name;
 	int64		first_id;
 	int64		last_id;
 
@@ -453,9 +404,7 @@ emissions_subscriptions_release(Oid partition, TimestampTz closed_at,
 		return true;
 	table = quote_qualified_identifier(get_namespace_name(schema),
 									   SUBSCRIPTIONS_TABLE);
-	partition_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(partition)),
-												get_rel_name(partition));
-	if (!partition_range(partition_name, &first_id, &last_id))
+	if (!storage_log_partition_range(partition, &first_id, &last_id))
 		return true;
 	if (holding_subscriptions(table, last_id) > 0 &&
 		(emissions_max_retention_s == 0 ||
