@@ -170,7 +170,7 @@ emissions_note_dropped(const char *type, int type_len, int64 count,
 					   BufferAvailability why)
 {
 	emissions_stats_attach();
-	emissions_xact_counts.events_dropped += count;
+	emissions_buffer_count_dropped(count);
 	if (why == BUFFER_CASCADE_LIMIT)
 		ereport(WARNING,
 				(errmsg("event \"%s\" dropped: cascade depth limit reached",

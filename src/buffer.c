@@ -29,6 +29,8 @@
  *
  * Transaction end: PRE_COMMIT and PRE_PREPARE hand off what is pending and
  * close the spill file; COMMIT, PREPARE and ABORT only account and forget.
+ * The transaction's counters (buffers, events emitted, dropped, persisted)
+ * are kept here and handed to emissions_stats_publish() at its end.
  * All memory lives in a child of TopTransactionContext, so after an abort the
  * static pointers are reset rather than freed, and the spill file is closed
  * by the transaction's resource owner.
@@ -75,6 +77,9 @@ static BufferState current;
 static SavedState *saved = NULL;
 static int32 batch_number;		/* batches handed off in this transaction */
 static int32 record_number;		/* outbox rows written in this transaction */
+
+/* What this transaction did, published to the counters when it ends. */
+static EmissionsCounters xact_counts;
 
 /*
  * Cascade generation of the handler running (0: none), which every batch
@@ -159,7 +164,7 @@ emissions_buffer_start(void)
 
 	save_state();
 	current.active = true;
-	emissions_xact_counts.buffers_started++;
+	xact_counts.buffers_started++;
 	return true;
 }
 
@@ -194,9 +199,9 @@ emissions_buffer_append(const char *type, int type_len, const Jsonb *payload,
 
 	current.end_off = event_stream_end(&stream);
 	current.end_count++;
-	emissions_xact_counts.events_emitted++;
+	xact_counts.events_emitted++;
 	if (!was_spilled && stream.file != NULL)
-		emissions_xact_counts.buffers_spilled++;
+		xact_counts.buffers_spilled++;
 }
 
 /* Write the pending events to the outbox as one batch; returns how many. */
@@ -248,7 +253,7 @@ emissions_buffer_commit(void)
 	Assert(emissions_buffer_active());
 	count = hand_off();
 	current.active = false;
-	emissions_xact_counts.buffers_committed++;
+	xact_counts.buffers_committed++;
 	return count;
 }
 
@@ -266,7 +271,7 @@ emissions_buffer_terminate(void)
 	current.start_off = current.end_off;
 	current.start_count = current.end_count;
 	current.active = false;
-	emissions_xact_counts.buffers_terminated++;
+	xact_counts.buffers_terminated++;
 	recycle_stream();
 	return count;
 }
@@ -340,13 +345,23 @@ emissions_buffer_availability(void)
 	return cascade_blocked ? BUFFER_CASCADE_LIMIT : BUFFER_NONE;
 }
 
+/*
+ * Count count events that no buffer took (dropped), with the transaction's
+ * other counts.
+ */
+void
+emissions_buffer_count_dropped(int64 count)
+{
+	xact_counts.events_dropped += count;
+}
+
 /* Account for the transaction's outcome, publish counters, forget all. */
 static void
 finish_transaction(bool committed)
 {
 	if (buffer_cxt != NULL)
 	{
-		EmissionsCounters *counts = &emissions_xact_counts;
+		EmissionsCounters *counts = &xact_counts;
 
 		if (committed)
 		{
@@ -360,7 +375,8 @@ finish_transaction(bool committed)
 			(committed ? current.handed_off_events : 0);
 		counts->bytes_spilled += stream.spilled_bytes;
 	}
-	emissions_stats_publish();
+	emissions_stats_publish(&xact_counts);
+	memset(&xact_counts, 0, sizeof(EmissionsCounters));
 
 	/* The memory went with TopTransactionContext. */
 	buffer_cxt = NULL;

@@ -39,6 +39,7 @@ extern int64 emissions_buffer_flush(void);
 extern int64 emissions_buffer_commit(void);
 extern int64 emissions_buffer_terminate(void);
 extern void emissions_buffer_get_status(BufferStatus *status);
+extern void emissions_buffer_count_dropped(int64 count);
 
 /* Delivery worker: a buffer of its own for each handler invocation. */
 extern void emissions_buffer_enter_handler(int depth, bool open);

@@ -15,9 +15,9 @@
  * extension (emissions_stats_attach, which may raise an error), and keeps a
  * pointer to it: entries are never removed, so the pointer stays valid.
  *
- * While a transaction runs, counts go to the backend-local
- * emissions_xact_counts, so emitting takes no lock.  emissions_stats_publish
- * adds them to the shared entry when the transaction ends; it takes only a
+ * While a transaction runs, the buffer (buffer.c) counts in backend-local
+ * memory, so emitting takes no lock.  emissions_stats_publish adds its
+ * counts to the shared entry when the transaction ends; it takes only a
  * spinlock and cannot fail, so it is safe in the commit and abort callbacks.
  *
  * The delivery worker adds what it delivered after each of its transactions
@@ -56,7 +56,6 @@ typedef struct DatabaseStats
 	int64		delivery_lag_us;	/* of the last delivery */
 } DatabaseStats;
 
-EmissionsCounters emissions_xact_counts;
 
 static HTAB *stats_hash = NULL;
 static LWLock *stats_lock = NULL;
@@ -152,17 +151,17 @@ emissions_stats_attach(void)
 }
 
 #define ADD_COUNT(field) \
-	(my_stats->counts.field += emissions_xact_counts.field)
+	(my_stats->counts.field += counts->field)
 
 /*
- * Add this transaction's counts to the shared entry and clear them.
+ * Add a transaction's counts to the shared entry.
  */
 void
-emissions_stats_publish(void)
+emissions_stats_publish(const EmissionsCounters *counts)
 {
 	static const EmissionsCounters zero;
 
-	if (memcmp(&emissions_xact_counts, &zero, sizeof(EmissionsCounters)) == 0)
+	if (memcmp(counts, &zero, sizeof(EmissionsCounters)) == 0)
 		return;
 
 	if (my_stats != NULL)
@@ -180,7 +179,6 @@ emissions_stats_publish(void)
 		ADD_COUNT(bytes_spilled);
 		SpinLockRelease(&my_stats->mutex);
 	}
-	memset(&emissions_xact_counts, 0, sizeof(EmissionsCounters));
 }
 
 /*

@@ -12,7 +12,8 @@
 
 /*
  * The counters.  A backend adds to its own copy while a transaction runs
- * (no lock on the hot path) and publishes it when the transaction ends.
+ * (buffer.c keeps it: no lock on the hot path) and publishes it when the
+ * transaction ends.
  */
 typedef struct EmissionsCounters
 {
@@ -30,12 +31,9 @@ typedef struct EmissionsCounters
 	int64		deliveries_failed;
 } EmissionsCounters;
 
-/* This backend's counts for the current transaction. */
-extern EmissionsCounters emissions_xact_counts;
-
 extern bool emissions_stats_available(void);
 extern void emissions_stats_attach(void);
-extern void emissions_stats_publish(void);
+extern void emissions_stats_publish(const EmissionsCounters *counts);
 extern void emissions_stats_add_delivery(int64 delivered, int64 failed,
 										 TimestampTz delivered_at,
 										 int64 lag_us);
