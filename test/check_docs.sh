@@ -11,7 +11,8 @@
 # a sample that cannot take its events fails the file too.
 #
 # Every relative link of these files must lead to a file, and its #anchor,
-# if any, to a heading of that file.
+# if any, to a heading of that file; and docs/testing.md's table must name
+# every test of test/tests.list.
 #
 # Two marks, in HTML comments (invisible on GitHub and in any renderer):
 #   <!-- not run: REASON -->  on the line before a ```sql fence: the block
@@ -148,6 +149,20 @@ for doc in README.md CHANGELOG.md docs/*.md; do
 	check_eq "$doc: every delivery its samples caused succeeded" 0 "$failures"
 	psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE $db"
 done
+
+# docs/testing.md's table of every test names each test of test/tests.list.
+unlisted=""
+while read -r kind name; do
+	case "$kind" in
+	regress) file="sql/$name.sql" ;;
+	isolation) file="specs/$name.spec" ;;
+	program) file="test/$name.c" ;;
+	script) file="test/$name.sh" ;;
+	*) continue ;;
+	esac
+	grep -qF "| \`$file\` |" docs/testing.md || unlisted+="$file "
+done < <(grep -v '^#' test/tests.list)
+check_eq "docs/testing.md describes every test of test/tests.list" "" "$unlisted"
 
 cluster_stop "$CLUSTER"
 done_testing
