@@ -453,7 +453,7 @@ esac
 	echo "| log expected: rate × retention = $expected_ev events × $(calc "%.0f" "$bpe") bytes | $(mb "$expected_log") MB; the log keeps 1 to 1.5 retentions (at most 2): $(mb "$expected_log")–$(mb "$(calc "%.0f" "1.5 * $expected_log")") MB (≤ $(mb "$((2 * expected_log))") MB) |"
 	echo "| largest log against rate × retention | $(calc "%.2f" "$max_log / ($expected_log > 0 ? $expected_log : 1)") × |"
 	echo "| most events delivered in any 1.5 retentions ($(calc "%.0f" "1.5 * $RETENTION") s) × bytes per event | $peak_ev events, $(mb "$(calc "%.0f" "$peak_ev * $bpe")") MB (largest log: $max_log_ev events, $(mb "$max_log") MB) |"
-	echo "| oldest event in the log, at most (retention ${RETENTION} s; README: at most about twice) | ${max_oldest} s: $retention_ok |"
+	echo "| oldest event in the log, at most (retention ${RETENTION} s; docs: about 1.5 times, at most 2) | ${max_oldest} s: $retention_ok |"
 	echo "| emissions_state, largest | $(calc "%.0f" "$max_state / 1024") kB |"
 	echo "| database less the business tables, largest | $(mb "$max_other") MB |"
 	echo "| dead tuples (n_dead_tup), largest seen: outbox / log / emissions_state | $max_dout / $max_dlog / $max_dstate |"
