@@ -23,6 +23,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -129,7 +130,11 @@ emissions_execute_as_owner(const char *sql, int nargs, Oid *argtypes,
 	int			save_nestlevel;
 	int			rc;
 
-	emissions_extension_lookup(NULL, &owner);
+	if (!emissions_extension_lookup(NULL, &owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"emissions\" is not installed in database \"%s\"",
+						get_database_name(MyDatabaseId))));
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |

@@ -137,7 +137,8 @@ get_own_subscription(const char *name, Subscription *sub)
 /*
  * Raise an error if the events after after_id are no longer all kept: the
  * log was truncated past after_id and its oldest kept event is not the
- * next one.  SPI connected.
+ * next one.  0 asks for the oldest event kept, whatever went before it,
+ * as with emissions_events(0).  SPI connected.
  */
 static void
 check_kept_after(int64 after_id)
@@ -145,7 +146,7 @@ check_kept_after(int64 after_id)
 	LogExtent	extent;
 
 	storage_log_extent(&extent);
-	if (after_id >= extent.truncated_id)
+	if (after_id == 0 || after_id >= extent.truncated_id)
 		return;
 	if (!extent.empty && extent.first_id <= after_id + 1)
 		return;
@@ -155,12 +156,16 @@ check_kept_after(int64 after_id)
 					after_id),
 			 errdetail("Delivered events up to id " INT64_FORMAT " may have been removed after emissions.retention.",
 					   extent.empty ? extent.truncated_id : extent.first_id - 1),
-			 errhint("Subscribe after a later id, or with NULL for new events only.")));
+			 errhint("Subscribe after a later id, after 0 for the oldest event kept, or with NULL for new events only.")));
 }
 
-/* Raise an error unless id is at most the last delivered event's. */
-static int64
-check_delivered(int64 id, const char *what, const char *name)
+/*
+ * Raise an error unless id is at most the last delivered event's; what
+ * (the action refused) and hint make the message.
+ */
+static void
+check_delivered(int64 id, const char *what, const char *name,
+				const char *hint)
 {
 	int64		last_id = storage_log_last_id();
 
@@ -171,8 +176,7 @@ check_delivered(int64 id, const char *what, const char *name)
 						what, id, name),
 				 errdetail("The last delivered event is " INT64_FORMAT ".",
 						   last_id),
-				 errhint("Use the ids that emissions_read() returned.")));
-	return last_id;
+				 errhint("%s", hint)));
 }
 
 /*
@@ -198,7 +202,8 @@ emissions_subscribe(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("after_id must not be negative")));
-		(void) check_delivered(position, "subscribe after", name);
+		check_delivered(position, "subscribe after", name,
+						"Subscribe with after_id NULL to start after the last delivered event.");
 		check_kept_after(position);
 	}
 
@@ -298,7 +303,8 @@ emissions_ack(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_INT64(sub.position);
 	}
-	(void) check_delivered(id, "acknowledge", name);
+	check_delivered(id, "acknowledge", name,
+					"Acknowledge the ids that emissions_read() returned.");
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int64GetDatum(id);
 	/* An acknowledgement past what it lost ends the overrun. */

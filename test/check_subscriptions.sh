@@ -10,8 +10,9 @@
 #   1. held: an event delivered before the subscription is gone after a few
 #      seconds, as without subscriptions; the one after it is still readable
 #      long past the retention, through emissions_event and emissions_read;
-#      once acknowledged, it goes.  Subscribing after an id no longer kept
-#      is refused (55000).
+#      once acknowledged, it goes.  Subscribing after an id whose next
+#      events are no longer kept is refused (55000); after 0, it starts at
+#      the oldest event kept.
 #   2. overrun: with emissions.max_retention at 3 seconds, an event a
 #      subscription never acknowledges is removed anyway: the server log
 #      names the subscription and the lost ids, the view says overrun,
@@ -69,11 +70,12 @@ set_max_retention() {
 # 1. Held until acknowledged.
 #
 before="$(emit_id held.before)"
+before2="$(emit_id held.before2)"
 sleep 2.5
 psql -X -q -v ON_ERROR_STOP=1 -c "SELECT emissions_subscribe('held')" >/dev/null
 after="$(emit_id held.after)"
-check "the event before the subscription goes after the retention" \
-	wait_gone "${before:-0}"
+check "the events before the subscription go after the retention" \
+	wait_gone "${before2:-0}"
 sleep 5
 check_eq "the unacknowledged event is kept past the retention" 1 \
 	"$(kept "${after:-0}")"
@@ -82,10 +84,15 @@ check_eq "and emissions_read returns it" "held.after" \
 check_eq "the view shows it behind" "1|active" \
 	"$(psql -X -At -c "SELECT events_behind, state FROM emissions_subscriptions
 		WHERE name = 'held'")"
-check_eq "subscribing after an id no longer kept is refused" 55000 \
-	"$(psql -X -At -v VERBOSITY=sqlstate \
-		-c "SELECT emissions_subscribe('late', ${before:-0} - 1)" 2>&1 |
+check_eq "subscribing after an id whose next events are gone is refused" \
+	55000 "$(psql -X -At -v VERBOSITY=sqlstate \
+		-c "SELECT emissions_subscribe('late', ${before:-0})" 2>&1 |
 		sed 's/^ERROR: *//')"
+check_eq "subscribing after 0 starts at the oldest event kept" \
+	"0 held.after" "$(psql -X -At -v ON_ERROR_STOP=1 \
+		-c "SELECT emissions_subscribe('oldest', 0)" \
+		-c "SELECT type FROM emissions_read('oldest', 1)" | paste -sd ' ')"
+psql -X -q -c "SELECT emissions_unsubscribe('oldest')" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 \
 	-c "SELECT emissions_ack('held', ${after:-0})" >/dev/null
 check "once acknowledged, it goes" wait_gone "${after:-0}"
