@@ -21,6 +21,16 @@
  * waits included), so that the call fails like any other; the cancel comes
  * again every 100 ms should the code catch it.
  *
+ * The delivery pass makes each event's envelope once (envelope.c) and
+ * puts the events the table and function adapters want, with their
+ * envelopes as jsonb, in an OutgoingBatch: a tuplestore, in memory up to
+ * work_mem and then in a temporary file, which each adapter's call reads
+ * through (only its own types) and a failed call's retry record reads
+ * again.  An event whose envelope is too large for jsonb is kept without
+ * it, and fails (54000) the calls that reach it.  The batch's temporary
+ * file is bounded by what the outbox already holds, so temp_file_limit
+ * does not apply to its writes (see lift_temp_file_limit).
+ *
  * Table adapters insert one row per event: the columns of the table named
  * like envelope fields are filled from the envelope with
  * jsonb_populate_record, the others keep their defaults.  Function
@@ -35,11 +45,13 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "access/tupdesc.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
@@ -54,11 +66,11 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "adapters.h"
 #include "buffer.h"
 #include "compat.h"
-#include "envelope.h"
 #include "extension.h"
 #include "settings.h"
 
@@ -282,24 +294,34 @@ adapter_max_attempts(const Adapter *adapter)
 }
 
 /*
- * The envelope of event as jsonb, built from its stored form (or a retry's
- * read from the table) on first use, in CurrentMemoryContext.  This may
- * fail (an envelope too large for jsonb): call it where a failure is the
- * adapter call's.
+ * The envelope of event as jsonb, detoasted in CurrentMemoryContext if need
+ * be.  Fails (54000) when the envelope is too large for jsonb: call it
+ * where a failure is the adapter call's.
  */
 Jsonb *
-outgoing_envelope_jsonb(OutgoingEvent *event)
+outgoing_envelope_jsonb(const OutgoingEvent *event)
 {
-	if (event->envelope_jsonb != NULL)
-		return event->envelope_jsonb;
-	if (event->stored_envelope != NULL)
-		event->envelope_jsonb =
-			DatumGetJsonbP(PointerGetDatum(event->stored_envelope));
-	else
-		event->envelope_jsonb = envelope_build_jsonb(event->id, event->decoded,
-													 event->txid,
-													 event->dbname, 0);
-	return event->envelope_jsonb;
+	if (event->envelope == NULL)
+		envelope_report_too_large(event->id);
+	return DatumGetJsonbP(PointerGetDatum(event->envelope));
+}
+
+/*
+ * The envelope of a first delivery's event without its payload and
+ * metadata, as jsonb: what a dead letter keeps when the whole envelope
+ * cannot be kept.
+ */
+Jsonb *
+outgoing_envelope_without_contents(const OutgoingEvent *event)
+{
+	DecodedEvent bare = {0};
+	Envelope	envelope;
+
+	bare.emitted_at = event->emitted_at;
+	bare.type = event->type;
+	bare.type_len = event->type_len;
+	envelope_init(&envelope, event->id, event->txid, &bare, event->dbname);
+	return envelope_jsonb(&envelope);
 }
 
 /*
@@ -441,6 +463,193 @@ array_source_init(ArraySource *source, OutgoingEvent *events, int n)
 	source->events = events;
 	source->n = n;
 	source->pos = 0;
+}
+
+/* The columns of an OutgoingBatch's tuples. */
+enum
+{
+	BATCH_ID,
+	BATCH_TXID,
+	BATCH_DEPTH,
+	BATCH_TYPE,
+	BATCH_EMITTED_AT,
+	BATCH_ENVELOPE,				/* NULL: too large for jsonb */
+	BATCH_COLUMNS
+};
+
+struct OutgoingBatch
+{
+	EventSource base;
+	const Adapter *filter;		/* the adapter reading it */
+	const char *dbname;
+	MemoryContext cxt;
+	Tuplestorestate *events;
+	TupleTableSlot *slot;
+};
+
+/* The row type of the batches, made once per backend. */
+static TupleDesc batch_desc = NULL;
+
+/*
+ * Lift temp_file_limit while the batch writes its temporary file (also when
+ * it flushes it, at the first read): the file is no larger than the source
+ * transaction's events already in the outbox, and a limit meant for
+ * queries must not stop delivery for good.  Returns what
+ * restore_temp_file_limit() needs.  Adapter code runs under the limit.
+ */
+static int
+lift_temp_file_limit(void)
+{
+	int			nestlevel;
+
+	if (temp_file_limit < 0)
+		return 0;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("temp_file_limit", "-1", PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+static void
+restore_temp_file_limit(int nestlevel)
+{
+	if (nestlevel > 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+/* The batch's next event its reader wants; see EventSource. */
+static bool
+outgoing_batch_next(EventSource *base, OutgoingEvent *event)
+{
+	OutgoingBatch *batch = (OutgoingBatch *) base;
+	MemoryContext oldcxt = MemoryContextSwitchTo(batch->cxt);
+	TupleTableSlot *slot = batch->slot;
+	int			nestlevel = lift_temp_file_limit();
+	bool		found = false;
+
+	while (!found && tuplestore_gettupleslot(batch->events, true, false, slot))
+	{
+		bool		isnull;
+		text	   *type;
+
+		slot_getallattrs(slot);
+		type = DatumGetTextPP(slot->tts_values[BATCH_TYPE]);
+		event->type = VARDATA_ANY(type);
+		event->type_len = VARSIZE_ANY_EXHDR(type);
+		if (!adapter_wants(batch->filter, event->type, event->type_len))
+			continue;
+		event->id = DatumGetInt64(slot->tts_values[BATCH_ID]);
+		event->txid = FullTransactionIdFromU64((uint64)
+											   DatumGetInt64(slot->tts_values[BATCH_TXID]));
+		event->depth = DatumGetInt32(slot->tts_values[BATCH_DEPTH]);
+		event->emitted_at =
+			DatumGetTimestampTz(slot->tts_values[BATCH_EMITTED_AT]);
+		event->dbname = batch->dbname;
+		isnull = slot->tts_isnull[BATCH_ENVELOPE];
+		event->envelope = isnull ? NULL :
+			(struct varlena *) DatumGetPointer(slot->tts_values[BATCH_ENVELOPE]);
+		found = true;
+	}
+	restore_temp_file_limit(nestlevel);
+	MemoryContextSwitchTo(oldcxt);
+	return found;
+}
+
+/* Start the batch's events over. */
+static void
+outgoing_batch_rewind(EventSource *base)
+{
+	OutgoingBatch *batch = (OutgoingBatch *) base;
+
+	ExecClearTuple(batch->slot);
+	tuplestore_rescan(batch->events);
+}
+
+/*
+ * An empty batch of the events of one source transaction, in memory of
+ * cxt.  Runs in the delivery transaction.
+ */
+OutgoingBatch *
+outgoing_batch_create(const char *dbname, MemoryContext cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	OutgoingBatch *batch = palloc0(sizeof(OutgoingBatch));
+
+	if (batch_desc == NULL)
+	{
+		TupleDesc	desc;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		desc = CreateTemplateTupleDesc(BATCH_COLUMNS);
+
+		TupleDescInitEntry(desc, BATCH_ID + 1, "id", INT8OID, -1, 0);
+		TupleDescInitEntry(desc, BATCH_TXID + 1, "txid", INT8OID, -1, 0);
+		TupleDescInitEntry(desc, BATCH_DEPTH + 1, "depth", INT4OID, -1, 0);
+		TupleDescInitEntry(desc, BATCH_TYPE + 1, "type", TEXTOID, -1, 0);
+		TupleDescInitEntry(desc, BATCH_EMITTED_AT + 1, "emitted_at",
+						   TIMESTAMPTZOID, -1, 0);
+		TupleDescInitEntry(desc, BATCH_ENVELOPE + 1, "envelope", JSONBOID,
+						   -1, 0);
+		batch_desc = desc;
+		MemoryContextSwitchTo(cxt);
+	}
+	batch->base.next = outgoing_batch_next;
+	batch->base.rewind = outgoing_batch_rewind;
+	batch->dbname = dbname;
+	batch->cxt = cxt;
+	batch->events = tuplestore_begin_heap(false, false, work_mem);
+	batch->slot = MakeSingleTupleTableSlot(batch_desc, &TTSOpsMinimalTuple);
+	MemoryContextSwitchTo(oldcxt);
+	return batch;
+}
+
+/*
+ * Add the event of envelope, of cascade generation depth, with its
+ * envelope as jsonb (made now, unless it was).
+ */
+void
+outgoing_batch_add(OutgoingBatch *batch, Envelope *envelope, int depth)
+{
+	const DecodedEvent *event = envelope->event;
+	Jsonb	   *jsonb = envelope_jsonb(envelope);
+	text	   *type = cstring_to_text_with_len(event->type, event->type_len);
+	Datum		values[BATCH_COLUMNS];
+	bool		nulls[BATCH_COLUMNS] = {0};
+	int			nestlevel;
+
+	values[BATCH_ID] = Int64GetDatum(envelope->id);
+	values[BATCH_TXID] =
+		Int64GetDatum((int64) U64FromFullTransactionId(envelope->txid));
+	values[BATCH_DEPTH] = Int32GetDatum(depth);
+	values[BATCH_TYPE] = PointerGetDatum(type);
+	values[BATCH_EMITTED_AT] = TimestampTzGetDatum(event->emitted_at);
+	values[BATCH_ENVELOPE] = PointerGetDatum(jsonb);
+	nulls[BATCH_ENVELOPE] = (jsonb == NULL);
+	nestlevel = lift_temp_file_limit();
+	tuplestore_putvalues(batch->events, batch_desc, values, nulls);
+	restore_temp_file_limit(nestlevel);
+	pfree(type);
+}
+
+/*
+ * The events of batch that adapter wants, from the first; valid until the
+ * next call.
+ */
+EventSource *
+outgoing_batch_source(OutgoingBatch *batch, const Adapter *adapter)
+{
+	batch->filter = adapter;
+	outgoing_batch_rewind(&batch->base);
+	return &batch->base;
+}
+
+/* Free batch and its temporary file, if it has one. */
+void
+outgoing_batch_free(OutgoingBatch *batch)
+{
+	ExecDropSingleTupleTableSlot(batch->slot);
+	tuplestore_end(batch->events);
+	pfree(batch);
 }
 
 /* Insert one row per event into a table adapter's table. */

@@ -13,7 +13,7 @@
 #include "utils/elog.h"
 #include "utils/jsonb.h"
 
-#include "event_format.h"
+#include "envelope.h"
 
 typedef enum AdapterKind
 {
@@ -43,10 +43,9 @@ typedef struct OutgoingEvent
 	int			depth;			/* cascade generation */
 	const char *type;
 	int			type_len;
-	const DecodedEvent *decoded;	/* its stored form, or NULL (a retry) */
+	TimestampTz emitted_at;		/* 0 for a retry */
 	const char *dbname;
-	struct varlena *stored_envelope;	/* a retry's, maybe TOASTed */
-	Jsonb	   *envelope_jsonb; /* built or read on first use */
+	struct varlena *envelope;	/* jsonb, maybe TOASTed; NULL: too large */
 } OutgoingEvent;
 
 /*
@@ -73,12 +72,27 @@ typedef struct ArraySource
 extern void array_source_init(ArraySource *source, OutgoingEvent *events,
 							  int n);
 
+/*
+ * The events of one source transaction that table or function adapters
+ * want, each with its envelope made once for all of them.
+ */
+typedef struct OutgoingBatch OutgoingBatch;
+
+extern OutgoingBatch *outgoing_batch_create(const char *dbname,
+											 MemoryContext cxt);
+extern void outgoing_batch_add(OutgoingBatch *batch, Envelope *envelope,
+							   int depth);
+extern EventSource *outgoing_batch_source(OutgoingBatch *batch,
+										  const Adapter *adapter);
+extern void outgoing_batch_free(OutgoingBatch *batch);
+
 extern void adapters_init(void);
 extern List *adapters_load(void);
 extern bool adapter_wants(const Adapter *adapter, const char *type, int len);
 extern bool adapter_deliver(Adapter *adapter, EventSource *source,
 							ErrorData **error);
-extern Jsonb *outgoing_envelope_jsonb(OutgoingEvent *event);
+extern Jsonb *outgoing_envelope_jsonb(const OutgoingEvent *event);
+extern Jsonb *outgoing_envelope_without_contents(const OutgoingEvent *event);
 extern int	adapter_max_attempts(const Adapter *adapter);
 extern void adapter_check_target_owner(const char *target, Oid target_owner,
 									   Oid adapter_owner);

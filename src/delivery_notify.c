@@ -8,14 +8,16 @@
  * producers never wait for the notification queue's lock.  The NOTIFYs are
  * sent when the worker's transaction commits, with everything else the
  * pass did, or never.  Reading the events, the step also notes which table
- * and function adapters want some of them (delivery_dispatch.c).
+ * and function adapters want some of them, and puts those events in
+ * txn->batch with their envelopes as jsonb, for delivery_dispatch.c: each
+ * event's envelope is made once (envelope.c), its text for every NOTIFY
+ * and its jsonb for every adapter.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "commands/async.h"
-#include "lib/stringinfo.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -25,48 +27,30 @@
 #include "event_format.h"
 #include "settings.h"
 
-/* An event's NOTIFY texts, each built when first needed. */
-typedef struct NotifyTexts
-{
-	int64		id;
-	FullTransactionId txid;
-	const DecodedEvent *decoded;
-	const char *dbname;
-	char	   *text[2];		/* with its payload if it fits; without */
-} NotifyTexts;
-
 /*
- * NOTIFY the event on channel, without its payload if omit_payload or if
- * the envelope with it is too big (envelope_build_notify).
+ * NOTIFY the event of envelope on channel, without its payload if
+ * omit_payload or if the envelope with it is too big.
  */
 static void
-notify_event(const char *channel, NotifyTexts *texts, bool omit_payload)
+notify_event(const char *channel, Envelope *envelope, bool omit_payload)
 {
-	if (texts->text[omit_payload] == NULL)
-	{
-		StringInfoData buf;
-
-		initStringInfo(&buf);
-		envelope_build_notify(&buf, texts->id, texts->decoded, texts->txid,
-							  texts->dbname, omit_payload);
-		texts->text[omit_payload] = buf.data;
-	}
-	Async_Notify(channel, texts->text[omit_payload]);
+	Async_Notify(channel, envelope_notify_text(envelope, omit_payload));
 }
 
 /*
- * NOTIFY one event where it is wanted, and note in wanted[] the table and
- * function adapters that want it.
+ * NOTIFY the event of envelope where it is wanted, and note in wanted[] the
+ * table and function adapters that want it.  Returns whether any does.
  */
-static void
-notify_where_wanted(NotifyTexts *texts, List *adapters, bool *wanted)
+static bool
+notify_where_wanted(Envelope *envelope, List *adapters, bool *wanted)
 {
-	const DecodedEvent *decoded = texts->decoded;
+	const DecodedEvent *decoded = envelope->event;
+	bool		dispatch = false;
 	ListCell   *lc;
 	int			a = 0;
 
 	if (emissions_notify_channel[0] != '\0')
-		notify_event(emissions_notify_channel, texts, false);
+		notify_event(emissions_notify_channel, envelope, false);
 	foreach(lc, adapters)
 	{
 		Adapter    *adapter = lfirst(lc);
@@ -74,27 +58,32 @@ notify_where_wanted(NotifyTexts *texts, List *adapters, bool *wanted)
 		if (adapter_wants(adapter, decoded->type, decoded->type_len))
 		{
 			if (adapter->kind == ADAPTER_NOTIFY)
-				notify_event(adapter->target, texts, adapter->omit_payload);
+				notify_event(adapter->target, envelope,
+							 adapter->omit_payload);
 			else
-				wanted[a] = true;
+				wanted[a] = dispatch = true;
 		}
 		a++;
 	}
+	return dispatch;
 }
 
 /*
  * NOTIFY the events of txn's numbered rows; note in wanted[] (one entry an
- * adapter) which table and function adapters want some of them.  Returns
- * how many events there were; *last_emitted_at is the last one's emission
- * time.
+ * adapter) which table and function adapters want some of them, and put
+ * those events in txn->batch (NULL if none, else made in
+ * CurrentMemoryContext).  Returns how many events there were;
+ * *last_emitted_at is the last one's emission time.
  */
 int64
 delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
 				TimestampTz *last_emitted_at)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	int64		count = 0;
 	int			i;
 
+	txn->batch = NULL;
 	for (i = 0; i < txn->nrows; i++)
 	{
 		const OutboxRow *row = &txn->rows[i];
@@ -120,20 +109,19 @@ delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
 
 		while (event_decode_next(bytes, len, &pos, &decoded))
 		{
-			NotifyTexts texts = {0};
+			Envelope	envelope;
 
 			if (id >= txn->first_ids[i] + row->events)
 				break;
-			texts.id = id++;
-			texts.txid = row->txid;
-			texts.decoded = &decoded;
-			texts.dbname = txn->dbname;
-			notify_where_wanted(&texts, adapters, wanted);
+			envelope_init(&envelope, id++, row->txid, &decoded, txn->dbname);
+			if (notify_where_wanted(&envelope, adapters, wanted))
+			{
+				if (txn->batch == NULL)
+					txn->batch = outgoing_batch_create(txn->dbname, cxt);
+				outgoing_batch_add(txn->batch, &envelope, row->depth);
+			}
 			*last_emitted_at = decoded.emitted_at;
-			if (texts.text[0] != NULL)
-				pfree(texts.text[0]);
-			if (texts.text[1] != NULL)
-				pfree(texts.text[1]);
+			envelope_release(&envelope);
 			count++;
 		}
 		if (id != txn->first_ids[i] + row->events)

@@ -11,6 +11,7 @@
 
 #include "nodes/pg_list.h"
 
+#include "adapters.h"
 #include "storage.h"
 
 /*
@@ -26,6 +27,8 @@ typedef struct DeliveryTxn
 	const char *dbname;
 	TimestampTz now;			/* the delivery time */
 	MemoryContext row_cxt;		/* one row's data at a time */
+	OutgoingBatch *batch;		/* what table and function adapters want, or
+								 * NULL: made by delivery_notify() */
 } DeliveryTxn;
 
 /* delivery_collect.c */

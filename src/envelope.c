@@ -1,24 +1,35 @@
 /*-------------------------------------------------------------------------
  *
  * envelope.c
- *	  The JSON envelope in which an event is delivered.
+ *	  The envelope in which an event is delivered: one definition, made as
+ *	  text for NOTIFY and as jsonb for table and function adapters.
  *
  * {"id": 42, "type": "order.created", "payload": {...}, "metadata": {...},
  *  "emitted_at": "2026-11-29T15:33:33.123456+00:00", "txid": 1234,
  *  "database": "shop"}
  *
- * NOTIFY takes it as text, built straight from the event's stored form:
- * the payload and metadata are printed by the jsonb output code, the
- * timestamp in JSON's ISO 8601 form.  Without its payload (NOTIFY's size
- * limit), the envelope says "payload_omitted": true instead, and likewise
- * "metadata_omitted": true in the rare case that the metadata alone is too
- * large.  Whether the text fits is measured before it is printed: the text
- * of a payload can be far larger than its stored form (a string of control
- * characters, six bytes each once escaped; a number such as 1e100000), too
- * large to build at all, and only a text that fits is ever built.
+ * envelope_fields() is the one place that says what an envelope holds: its
+ * fields, in the order the text shows them.  Without its payload (NOTIFY's
+ * size limit, an adapter's omit_payload, a dead letter), the envelope says
+ * "payload_omitted": true instead, and likewise "metadata_omitted": true.
+ * Both forms are written from that list, straight from the event's stored
+ * form, and neither is ever parsed back:
  *
- * Table and function adapters get the envelope as jsonb, assembled from
- * the stored jsonb values without going through text.
+ * - the text, for NOTIFY: the payload and metadata printed by the jsonb
+ *	 output code, the timestamp in JSON's ISO 8601 form.  Whether it fits
+ *	 NOTIFY's limit is measured before it is printed: the text of a payload
+ *	 can be far larger than its stored form (a string of control
+ *	 characters, six bytes each once escaped; a number such as 1e100000),
+ *	 too large to build at all, and only a text that fits is ever built.
+ *	 The payload goes first, then the metadata if need be.
+ *
+ * - jsonb, for the table and function adapters (adapters.c keeps it for
+ *	 all of them): written in its binary form by jsonb_writer.c, the keys
+ *	 in jsonb's order, the stored payload and metadata copied as they are
+ *	 rather than unpacked into a tree and serialized again (which is what
+ *	 pushJsonbValue() does with a jsonb value).  An envelope whose payload
+ *	 and metadata together are larger than a jsonb value can be has no
+ *	 jsonb form; the adapters that want it fail with 54000.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,11 +39,144 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
-#include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "envelope.h"
+#include "jsonb_writer.h"
+
+/* What an envelope may leave out. */
+#define OMIT_PAYLOAD		0x01
+#define OMIT_METADATA		0x02
+#define OMIT_BOTH			(OMIT_PAYLOAD | OMIT_METADATA)
+
+/* Number of fields of an envelope, whatever it leaves out. */
+#define ENVELOPE_FIELDS		7
+
+/*
+ * Room for an envelope's fields but the payload and metadata, as jsonb: at
+ * most about 600 bytes (a type and a database name of 255 and 63 bytes, the
+ * keys, the numbers and the headers).
+ */
+#define ENVELOPE_JSONB_FIXED_BYTES	1024
+
+typedef enum FieldKind
+{
+	FIELD_NUMBER,				/* digits: a JSON number */
+	FIELD_STRING,				/* a JSON string */
+	FIELD_TRUE,					/* the marker of what was left out */
+	FIELD_JSONB					/* a stored jsonb varlena, maybe unaligned */
+} FieldKind;
+
+typedef struct EnvelopeField
+{
+	const char *key;
+	FieldKind	kind;
+	const char *value;			/* digits, string or stored jsonb */
+	int			len;			/* FIELD_STRING: its length */
+} EnvelopeField;
+
+/* The fields of one envelope, and the room their values are printed in. */
+typedef struct EnvelopeFields
+{
+	EnvelopeField field[ENVELOPE_FIELDS];
+	char		id[MAXINT8LEN + 1];
+	char		txid[MAXINT8LEN + 1];
+	char		emitted_at[MAXDATELEN + 1];
+} EnvelopeFields;
+
+/*
+ * The order of each set of keys (by what is left out) as jsonb keeps them,
+ * and their binary form, made once per backend.
+ */
+typedef struct JsonbShape
+{
+	JsonbKeys  *keys;
+	int			order[ENVELOPE_FIELDS]; /* field indexes, in key order */
+} JsonbShape;
+
+static JsonbShape *jsonb_shapes[OMIT_BOTH + 1];
+
+/*
+ * Set up envelope for the event delivered with the given id.  With its
+ * payload and metadata NULL, the envelope leaves them out (a dead letter's
+ * envelope when the whole one was too large).
+ */
+void
+envelope_init(Envelope *envelope, int64 id, FullTransactionId txid,
+			  const DecodedEvent *event, const char *dbname)
+{
+	memset(envelope, 0, sizeof(Envelope));
+	envelope->id = id;
+	envelope->txid = txid;
+	envelope->event = event;
+	envelope->dbname = dbname;
+}
+
+/* What the event of envelope has no payload or metadata for. */
+static int
+missing_parts(const Envelope *envelope)
+{
+	return (envelope->event->payload == NULL ? OMIT_PAYLOAD : 0) |
+		(envelope->event->metadata == NULL ? OMIT_METADATA : 0);
+}
+
+static void
+set_field(EnvelopeField *field, const char *key, FieldKind kind,
+		  const char *value, int len)
+{
+	field->key = key;
+	field->kind = kind;
+	field->value = value;
+	field->len = len;
+}
+
+/*
+ * The fields of envelope, leaving out what omit says, in the order of its
+ * text; their values point into f and into the event.
+ */
+static void
+envelope_fields(const Envelope *envelope, int omit, EnvelopeFields *f)
+{
+	const DecodedEvent *event = envelope->event;
+
+	snprintf(f->id, sizeof(f->id), INT64_FORMAT, envelope->id);
+	snprintf(f->txid, sizeof(f->txid), UINT64_FORMAT,
+			 U64FromFullTransactionId(envelope->txid));
+	JsonEncodeDateTime(f->emitted_at, TimestampTzGetDatum(event->emitted_at),
+					   TIMESTAMPTZOID, NULL);
+
+	set_field(&f->field[0], "id", FIELD_NUMBER, f->id, 0);
+	set_field(&f->field[1], "type", FIELD_STRING, event->type,
+			  event->type_len);
+	if (omit & OMIT_PAYLOAD)
+		set_field(&f->field[2], "payload_omitted", FIELD_TRUE, NULL, 0);
+	else
+		set_field(&f->field[2], "payload", FIELD_JSONB, event->payload, 0);
+	if (omit & OMIT_METADATA)
+		set_field(&f->field[3], "metadata_omitted", FIELD_TRUE, NULL, 0);
+	else
+		set_field(&f->field[3], "metadata", FIELD_JSONB, event->metadata, 0);
+	set_field(&f->field[4], "emitted_at", FIELD_STRING, f->emitted_at,
+			  strlen(f->emitted_at));
+	set_field(&f->field[5], "txid", FIELD_NUMBER, f->txid, 0);
+	set_field(&f->field[6], "database", FIELD_STRING, envelope->dbname,
+			  strlen(envelope->dbname));
+}
+
+/*
+ * Append str[0..len) to buf as a JSON string.  escape_json() wants a
+ * terminated string, which the stored type is not.
+ */
+static void
+append_json_string(StringInfo buf, const char *str, int len)
+{
+	char	   *copy = pnstrdup(str, len);
+
+	escape_json(buf, copy);
+	pfree(copy);
+}
 
 /* Append the jsonb varlena at src (possibly unaligned) as JSON text. */
 static void
@@ -44,41 +188,37 @@ append_jsonb(StringInfo buf, const char *src)
 	pfree(value);
 }
 
-/*
- * Append the envelope of event, delivered with the given id, to buf.
- */
+/* Append the envelope of fields f to buf as JSON text. */
 static void
-envelope_build(StringInfo buf, int64 id, const DecodedEvent *event,
-			   FullTransactionId txid, const char *dbname, int omit)
+write_text(StringInfo buf, const EnvelopeFields *f)
 {
-	char		type[EVENT_TYPE_MAX_BYTES + 1];
-	char		ts[MAXDATELEN + 1];
+	int			i;
 
-	memcpy(type, event->type, event->type_len);
-	type[event->type_len] = '\0';
+	appendStringInfoChar(buf, '{');
+	for (i = 0; i < ENVELOPE_FIELDS; i++)
+	{
+		const EnvelopeField *field = &f->field[i];
 
-	appendStringInfo(buf, "{\"id\": " INT64_FORMAT ", \"type\": ", id);
-	escape_json(buf, type);
-	if (omit & ENVELOPE_OMIT_PAYLOAD)
-		appendStringInfoString(buf, ", \"payload_omitted\": true");
-	else
-	{
-		appendStringInfoString(buf, ", \"payload\": ");
-		append_jsonb(buf, event->payload);
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		escape_json(buf, field->key);
+		appendStringInfoString(buf, ": ");
+		switch (field->kind)
+		{
+			case FIELD_NUMBER:
+				appendStringInfoString(buf, field->value);
+				break;
+			case FIELD_STRING:
+				append_json_string(buf, field->value, field->len);
+				break;
+			case FIELD_TRUE:
+				appendStringInfoString(buf, "true");
+				break;
+			case FIELD_JSONB:
+				append_jsonb(buf, field->value);
+				break;
+		}
 	}
-	if (omit & ENVELOPE_OMIT_METADATA)
-		appendStringInfoString(buf, ", \"metadata_omitted\": true");
-	else
-	{
-		appendStringInfoString(buf, ", \"metadata\": ");
-		append_jsonb(buf, event->metadata);
-	}
-	JsonEncodeDateTime(ts, TimestampTzGetDatum(event->emitted_at),
-					   TIMESTAMPTZOID, NULL);
-	appendStringInfo(buf, ", \"emitted_at\": \"%s\", \"txid\": " UINT64_FORMAT
-					 ", \"database\": ",
-					 ts, U64FromFullTransactionId(txid));
-	escape_json(buf, dbname);
 	appendStringInfoChar(buf, '}');
 }
 
@@ -180,49 +320,137 @@ jsonb_text_length(const char *src, Size max_len)
 }
 
 /*
- * Append to buf the envelope of event as text for NOTIFY: at most
- * ENVELOPE_NOTIFY_MAX_BYTES long, without its payload (omit_payload, or
- * when the envelope with it would be longer), and then without its
- * metadata too if need be.
+ * The envelope as text for NOTIFY: at most ENVELOPE_NOTIFY_MAX_BYTES long,
+ * without its payload (omit_payload, or when the envelope with it would be
+ * longer), and then without its metadata too if need be.  Made on first
+ * use, in CurrentMemoryContext.
  */
-void
-envelope_build_notify(StringInfo buf, int64 id, const DecodedEvent *event,
-					  FullTransactionId txid, const char *dbname,
-					  bool omit_payload)
+const char *
+envelope_notify_text(Envelope *envelope, bool omit_payload)
 {
+	const DecodedEvent *event = envelope->event;
 	Size		max_len = ENVELOPE_NOTIFY_MAX_BYTES;
-	Size		metadata_len = jsonb_text_length(event->metadata, max_len);
-	int			omit = omit_payload ? ENVELOPE_OMIT_PAYLOAD : 0;
-	int			start = buf->len;
+	Size		metadata_len = 0;
+	int			omit = missing_parts(envelope);
+	EnvelopeFields fields;
+	StringInfoData buf;
 
+	if (envelope->notify_text[omit_payload] != NULL)
+		return envelope->notify_text[omit_payload];
+
+	if (omit_payload)
+		omit |= OMIT_PAYLOAD;
+	if (!(omit & OMIT_METADATA))
+		metadata_len = jsonb_text_length(event->metadata, max_len);
 	if (metadata_len > max_len)
-		omit |= ENVELOPE_OMIT_PAYLOAD | ENVELOPE_OMIT_METADATA;
-	else if (omit == 0 &&
+		omit = OMIT_BOTH;
+	else if (!(omit & OMIT_PAYLOAD) &&
 			 jsonb_text_length(event->payload, max_len - metadata_len) >
 			 max_len - metadata_len)
-		omit = ENVELOPE_OMIT_PAYLOAD;
+		omit |= OMIT_PAYLOAD;
 
 	/* What was measured fits; the fixed fields may still tip it over. */
+	initStringInfo(&buf);
 	for (;;)
 	{
-		envelope_build(buf, id, event, txid, dbname, omit);
-		if (buf->len - start <= max_len ||
-			omit == (ENVELOPE_OMIT_PAYLOAD | ENVELOPE_OMIT_METADATA))
+		envelope_fields(envelope, omit, &fields);
+		write_text(&buf, &fields);
+		if (buf.len <= max_len || omit == OMIT_BOTH)
 			break;
-		buf->len = start;
-		buf->data[start] = '\0';
-		omit = (omit & ENVELOPE_OMIT_PAYLOAD) ?
-			ENVELOPE_OMIT_PAYLOAD | ENVELOPE_OMIT_METADATA :
-			ENVELOPE_OMIT_PAYLOAD;
+		resetStringInfo(&buf);
+		omit = (omit & OMIT_PAYLOAD) ? OMIT_BOTH : omit | OMIT_PAYLOAD;
 	}
+	envelope->notify_text[omit_payload] = buf.data;
+	return buf.data;
 }
 
 /*
- * Room for an envelope's fields but the payload and metadata, as jsonb: at
- * most about 600 bytes (a type and a database name of 255 and 63 bytes, the
- * keys, the numbers and the headers).
+ * The key order and binary keys of envelopes leaving out omit, from the
+ * fields f of one of them; made once per backend.
  */
-#define ENVELOPE_JSONB_FIXED_BYTES	1024
+static const JsonbShape *
+jsonb_shape(int omit, const EnvelopeFields *f)
+{
+	JsonbShape *shape = jsonb_shapes[omit];
+	const char *names[ENVELOPE_FIELDS];
+	MemoryContext oldcxt;
+	int			i;
+
+	if (shape != NULL)
+		return shape;
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	shape = palloc(sizeof(JsonbShape));
+	for (i = 0; i < ENVELOPE_FIELDS; i++)
+	{
+		const char *key = f->field[i].key;
+		int			j;
+
+		/* Insertion sort: shorter keys first, then bytewise. */
+		for (j = i; j > 0; j--)
+		{
+			const char *before = f->field[shape->order[j - 1]].key;
+
+			if (jsonb_key_compare(before, strlen(before),
+								  key, strlen(key)) < 0)
+				break;
+			shape->order[j] = shape->order[j - 1];
+		}
+		shape->order[j] = i;
+	}
+	for (i = 0; i < ENVELOPE_FIELDS; i++)
+		names[i] = f->field[shape->order[i]].key;
+	shape->keys = jsonb_keys_make(names, ENVELOPE_FIELDS);
+	MemoryContextSwitchTo(oldcxt);
+	jsonb_shapes[omit] = shape;
+	return shape;
+}
+
+/*
+ * The envelope of fields f, leaving out omit, as jsonb, written in a buffer
+ * of size bytes to start with.
+ */
+static Jsonb *
+write_jsonb(const EnvelopeFields *f, int omit, Size size)
+{
+	const JsonbShape *shape = jsonb_shape(omit, f);
+	JsonbObjectWriter w;
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	enlargeStringInfo(&buf, size);
+	jsonb_begin_root(&w, &buf, shape->keys);
+	for (i = 0; i < ENVELOPE_FIELDS; i++)
+	{
+		const EnvelopeField *field = &f->field[shape->order[i]];
+
+		switch (field->kind)
+		{
+			case FIELD_NUMBER:
+				jsonb_put_numeric(&w,
+								  DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																	  CStringGetDatum(field->value),
+																	  ObjectIdGetDatum(InvalidOid),
+																	  Int32GetDatum(-1))));
+				break;
+			case FIELD_STRING:
+				jsonb_put_string(&w, field->value, field->len);
+				break;
+			case FIELD_TRUE:
+				jsonb_put_bool(&w, true);
+				break;
+			case FIELD_JSONB:
+				{
+					Jsonb	   *value = event_copy_jsonb(field->value);
+
+					jsonb_put_jsonb(&w, value);
+					pfree(value);
+				}
+				break;
+		}
+	}
+	return jsonb_end_root(&w);
+}
 
 /* Size of the stored jsonb varlena at src (possibly unaligned). */
 static Size
@@ -234,113 +462,61 @@ stored_size(const char *src)
 	return VARSIZE(&header);
 }
 
-/* Push key and the string str[0..len) into the object being built. */
-static void
-push_string(JsonbParseState **state, const char *key, const char *str,
-			int len)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	(void) pushJsonbValue(state, WJB_KEY, &v);
-	v.val.string.val = (char *) str;
-	v.val.string.len = len;
-	(void) pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-/* Push key and the number printed in digits into the object being built. */
-static void
-push_number(JsonbParseState **state, const char *key, const char *digits)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	(void) pushJsonbValue(state, WJB_KEY, &v);
-	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
-														CStringGetDatum(digits),
-														ObjectIdGetDatum(InvalidOid),
-														Int32GetDatum(-1)));
-	(void) pushJsonbValue(state, WJB_VALUE, &v);
-}
-
 /*
- * Push key and the jsonb varlena at src (possibly unaligned) into the
- * object being built, or key_omitted: true when omitted.
- */
-static void
-push_jsonb(JsonbParseState **state, const char *key, const char *src,
-		   bool omitted)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	if (omitted)
-	{
-		v.val.string.val = psprintf("%s_omitted", key);
-		v.val.string.len = strlen(v.val.string.val);
-		(void) pushJsonbValue(state, WJB_KEY, &v);
-		v.type = jbvBool;
-		v.val.boolean = true;
-	}
-	else
-	{
-		Jsonb	   *value = event_copy_jsonb(src);
-
-		v.val.string.val = (char *) key;
-		v.val.string.len = strlen(key);
-		(void) pushJsonbValue(state, WJB_KEY, &v);
-		v.type = jbvBinary;
-		v.val.binary.data = &value->root;
-		v.val.binary.len = VARSIZE(value) - VARHDRSZ;
-	}
-	(void) pushJsonbValue(state, WJB_VALUE, &v);
-}
-
-/*
- * The envelope of event, delivered with the given id, as jsonb: the same
- * value as its text parsed, built without the text.  Fails (54000), before
- * building anything, when the envelope would be larger than a jsonb value
- * can be.
+ * The envelope as jsonb, the same value as its text parsed (when that
+ * keeps its payload), or NULL when it would be larger than a jsonb value
+ * can be.  Made on first use, in CurrentMemoryContext.
  */
 Jsonb *
-envelope_build_jsonb(int64 id, const DecodedEvent *event,
-					 FullTransactionId txid, const char *dbname, int omit)
+envelope_jsonb(Envelope *envelope)
 {
-	JsonbParseState *state = NULL;
-	JsonbValue *result;
-	char		ts[MAXDATELEN + 1];
+	const DecodedEvent *event = envelope->event;
+	int			omit = missing_parts(envelope);
 	Size		size = ENVELOPE_JSONB_FIXED_BYTES;
+	EnvelopeFields fields;
 
-	if (!(omit & ENVELOPE_OMIT_PAYLOAD))
+	if (envelope->jsonb_made)
+		return envelope->jsonb;
+	envelope->jsonb_made = true;
+
+	if (!(omit & OMIT_PAYLOAD))
 		size += stored_size(event->payload);
-	if (!(omit & ENVELOPE_OMIT_METADATA))
+	if (!(omit & OMIT_METADATA))
 		size += stored_size(event->metadata);
 	if (size > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("envelope of event " INT64_FORMAT " is too large for jsonb",
-						id),
-				 errdetail("Its payload and metadata take %zu bytes; a jsonb value can hold %u.",
-						   size - ENVELOPE_JSONB_FIXED_BYTES, JENTRY_OFFLENMASK)));
+		return NULL;
 
-	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_number(&state, "id", psprintf(INT64_FORMAT, id));
-	push_string(&state, "type", event->type, event->type_len);
-	push_jsonb(&state, "payload", event->payload,
-			   (omit & ENVELOPE_OMIT_PAYLOAD) != 0);
-	push_jsonb(&state, "metadata", event->metadata,
-			   (omit & ENVELOPE_OMIT_METADATA) != 0);
-	JsonEncodeDateTime(ts, TimestampTzGetDatum(event->emitted_at),
-					   TIMESTAMPTZOID, NULL);
-	push_string(&state, "emitted_at", ts, strlen(ts));
-	push_number(&state, "txid",
-				psprintf(UINT64_FORMAT, U64FromFullTransactionId(txid)));
-	push_string(&state, "database", dbname, strlen(dbname));
-	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(result);
+	envelope_fields(envelope, omit, &fields);
+	envelope->jsonb = write_jsonb(&fields, omit, size);
+	return envelope->jsonb;
+}
+
+/*
+ * Raise the error of an adapter given the event id, whose envelope has no
+ * jsonb form (envelope_jsonb() returned NULL).
+ */
+void
+envelope_report_too_large(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("envelope of event " INT64_FORMAT " is too large for jsonb",
+					id),
+			 errdetail("Its payload and metadata together take more than the %u bytes a jsonb value can hold.",
+					   JENTRY_OFFLENMASK)));
+}
+
+/* Free the forms of envelope that were made. */
+void
+envelope_release(Envelope *envelope)
+{
+	if (envelope->notify_text[0] != NULL)
+		pfree(envelope->notify_text[0]);
+	if (envelope->notify_text[1] != NULL)
+		pfree(envelope->notify_text[1]);
+	if (envelope->jsonb != NULL)
+		pfree(envelope->jsonb);
+	envelope->notify_text[0] = envelope->notify_text[1] = NULL;
+	envelope->jsonb = NULL;
+	envelope->jsonb_made = false;
 }

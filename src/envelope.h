@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * envelope.h
- *	  The JSON envelope in which an event is delivered.
+ *	  The envelope in which an event is delivered: one definition, made as
+ *	  text for NOTIFY and as jsonb for table and function adapters.
  *
  *-------------------------------------------------------------------------
  */
@@ -9,7 +10,6 @@
 #define EMISSIONS_ENVELOPE_H
 
 #include "access/transam.h"
-#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 #include "event_format.h"
@@ -17,16 +17,28 @@
 /* Largest NOTIFY payload, in bytes: NOTIFY allows less than 8000. */
 #define ENVELOPE_NOTIFY_MAX_BYTES	7999
 
-/* What envelope_build may leave out, to fit NOTIFY's limit. */
-#define ENVELOPE_OMIT_PAYLOAD		0x01
-#define ENVELOPE_OMIT_METADATA		0x02
+/*
+ * One event's envelope.  Each form is made when first asked for and kept,
+ * so that every NOTIFY of the event shares one text and every adapter one
+ * jsonb.  The event's stored form must outlive the Envelope.
+ */
+typedef struct Envelope
+{
+	int64		id;
+	FullTransactionId txid;
+	const DecodedEvent *event;	/* payload and metadata NULL: left out */
+	const char *dbname;
+	char	   *notify_text[2]; /* [omit_payload], or NULL until made */
+	Jsonb	   *jsonb;			/* valid once jsonb_made */
+	bool		jsonb_made;
+} Envelope;
 
-extern void envelope_build_notify(StringInfo buf, int64 id,
-								  const DecodedEvent *event,
-								  FullTransactionId txid, const char *dbname,
-								  bool omit_payload);
-extern Jsonb *envelope_build_jsonb(int64 id, const DecodedEvent *event,
-								   FullTransactionId txid, const char *dbname,
-								   int omit);
+extern void envelope_init(Envelope *envelope, int64 id,
+						  FullTransactionId txid, const DecodedEvent *event,
+						  const char *dbname);
+extern const char *envelope_notify_text(Envelope *envelope, bool omit_payload);
+extern Jsonb *envelope_jsonb(Envelope *envelope);
+extern void envelope_report_too_large(int64 id);
+extern void envelope_release(Envelope *envelope);
 
 #endif							/* EMISSIONS_ENVELOPE_H */

@@ -29,7 +29,6 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
-#include "envelope.h"
 #include "extension.h"
 #include "retries.h"
 
@@ -193,12 +192,8 @@ retries_record(const Adapter *adapter, EventSource *source,
 		{
 			if (!try_insert_failures(&call, source, &event, &n))
 			{
-				Assert(event.decoded != NULL);
 				insert_failure(&call, &event,
-							   envelope_build_jsonb(event.id, event.decoded,
-													event.txid, event.dbname,
-													ENVELOPE_OMIT_PAYLOAD |
-													ENVELOPE_OMIT_METADATA),
+							   outgoing_envelope_without_contents(&event),
 							   true);
 				n++;
 			}
@@ -339,7 +334,7 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
 		row->event.type_len = strlen(row->event.type);
 		row->event.depth = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
 		/* Read when delivered: a large one is not held in memory meanwhile. */
-		row->event.stored_envelope = (struct varlena *)
+		row->event.envelope = (struct varlena *)
 			DatumGetPointer(datumCopy(SPI_getbinval(tuple, desc, 7, &isnull),
 									  false, -1));
 		MemoryContextSwitchTo(oldcxt);
