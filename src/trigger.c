@@ -105,23 +105,6 @@ make_payload_keys(void)
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* Add "key": "text" to the object being built. */
-static void
-push_text(JsonbParseState **state, const char *key, const char *text)
-{
-	JsonbValue	k;
-	JsonbValue	v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v.type = jbvString;
-	v.val.string.val = (char *) text;
-	v.val.string.len = strlen(text);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, &v);
-}
-
 /*
  * The payload of one changed row, NULL if skip_unchanged finds nothing
  * changed; new_slot or old_slot may be NULL.
@@ -303,18 +286,27 @@ parse_arguments(Trigger *trigger, Relation rel, TriggerPlan *plan)
 	return columns;
 }
 
-/* {"schema": ..., "table": ..., "operation": ...} for this table and op. */
+/*
+ * {"schema": ..., "table": ..., "operation": ...} for this table and op,
+ * in CurrentMemoryContext.
+ */
 static Jsonb *
 change_metadata(Relation rel, const char *operation)
 {
-	JsonbParseState *state = NULL;
+	/* The keys in jsonb's order: shorter first. */
+	static const char *const names[] = {"table", "schema", "operation"};
+	JsonbKeys  *keys = jsonb_keys_make(names, lengthof(names));
+	const char *table = RelationGetRelationName(rel);
+	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
+	JsonbObjectWriter w;
+	StringInfoData buf;
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_text(&state, "schema",
-			  get_namespace_name(RelationGetNamespace(rel)));
-	push_text(&state, "table", RelationGetRelationName(rel));
-	push_text(&state, "operation", operation);
-	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+	initStringInfo(&buf);
+	jsonb_begin_root(&w, &buf, keys);
+	jsonb_put_string(&w, table, strlen(table));
+	jsonb_put_string(&w, schema, strlen(schema));
+	jsonb_put_string(&w, operation, strlen(operation));
+	return jsonb_end_root(&w);
 }
 
 /*
