@@ -46,7 +46,7 @@ DATA = sql/emissions--0.1.sql sql/emissions--0.2.sql \
 PGFILEDESC = "emissions - transactional event outbox"
 
 # pg_regress inputs live in sql/, expected outputs in expected/.
-REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers security subscriptions
+REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers jsonb_writer security subscriptions
 
 # Several sessions at once: specs/ with the isolation tester.
 ISOLATION = concurrent_buffers late_commit
