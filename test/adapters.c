@@ -387,6 +387,50 @@ test_notify(PGconn *s, PGconn *listener)
 }
 
 /*
+ * One envelope: what a function adapter gets as jsonb is the text NOTIFY
+ * carries, parsed (the same value, of the same size), and that text keeps
+ * its fields in the documented order.
+ */
+static void
+test_one_envelope(PGconn *s, PGconn *listener)
+{
+	PGnotify   *n;
+	const char *text;
+
+	run(s, "CREATE TABLE same_calls (envelope jsonb)");
+	run(s, "CREATE FUNCTION record_same(e jsonb) RETURNS void"
+		" LANGUAGE sql AS $$ INSERT INTO public.same_calls VALUES (e) $$");
+	check("a function and a notify adapter on the same type are added",
+		  "ok ok",
+		  value(s, "SELECT (SELECT 'ok' FROM emissions_add_adapter('same_fn',"
+				" 'function', 'record_same', 'same.*')) || ' ' ||"
+				" (SELECT 'ok' FROM emissions_add_adapter('same_notify',"
+				" 'notify', 'emissions_adapters_same', 'same.*'))", NULL));
+	run(listener, "LISTEN emissions_adapters_same");
+	run(s, "SELECT emissions_start(), emissions_emit('same.one',"
+		" '{\"s\": \"caf\\u00e9 \\\" \\\\ \\t\", \"n\": [1.50, -0, 1e-7],"
+		" \"nested\": {\"b\": null, \"a\": true}}', '{\"m\": \"x\"}')");
+	while ((n = wait_notify(listener, WAIT_MS)) != NULL &&
+		   strcmp(n->relname, "emissions_adapters_same") != 0)
+		PQfreemem(n);
+	delivered(s);
+	text = n != NULL ? n->extra : "";
+	check("the NOTIFY text keeps the fields in their documented order",
+		  "id,type,payload,metadata,emitted_at,txid,database",
+		  value(s, "SELECT string_agg(k, ',') FROM json_object_keys($1::json) AS k",
+				text));
+	check("the function adapter's jsonb is that text parsed, of the same size",
+		  "1 true true",
+		  value(s, "SELECT count(*) || ' ' || bool_and(envelope = $1::jsonb)"
+				" || ' ' || bool_and(pg_column_size(envelope) ="
+				" pg_column_size($1::jsonb)) FROM same_calls", text));
+	if (n != NULL)
+		PQfreemem(n);
+	run(s, "SELECT emissions_drop_adapter('same_fn'),"
+		" emissions_drop_adapter('same_notify')");
+}
+
+/*
  * Function adapters: once per event with the envelope; cascades; the
  * cascade limit.
  */
@@ -696,6 +740,7 @@ main(void)
 	test_whole_transactions(s, observer);
 	test_globs(s);
 	test_notify(s, listener);
+	test_one_envelope(s, listener);
 	test_function(s);
 	test_failures(s);
 	test_privileges(s);
