@@ -9,12 +9,16 @@
 
 helpers="$top/test/helpers"
 RELAY_PIDS=()
+RELAY_PIDFILES=()
 RELAY_DIRS=()
 
-# EXIT trap: stop the registered processes, remove their directories,
-# stop the clusters.
+# EXIT trap: stop the registered processes (and those whose PID files are
+# registered), remove their directories, stop the clusters.
 relay_cleanup() {
-	local pid dir
+	local pid dir file
+	for file in ${RELAY_PIDFILES[@]+"${RELAY_PIDFILES[@]}"}; do
+		[ -s "$file" ] && kill -9 "$(cat "$file")" 2>/dev/null || true
+	done
 	for pid in ${RELAY_PIDS[@]+"${RELAY_PIDS[@]}"}; do
 		kill -9 "$pid" 2>/dev/null || true
 	done
@@ -22,8 +26,9 @@ relay_cleanup() {
 		wait "$pid" 2>/dev/null || true
 	done
 	RELAY_PIDS=()
+	# RELAY_KEEP=1 keeps them, to look at the logs after a failure.
 	for dir in ${RELAY_DIRS[@]+"${RELAY_DIRS[@]}"}; do
-		rm -rf "$dir"
+		[ -n "${RELAY_KEEP:-}" ] && echo "# kept $dir" || rm -rf "$dir"
 	done
 	RELAY_DIRS=()
 	cleanup_clusters
@@ -33,6 +38,11 @@ trap relay_cleanup EXIT
 # Register a background process for the clean-up.
 register_pid() {
 	RELAY_PIDS+=("$1")
+}
+
+# Register a PID file: the process it names is stopped on exit.
+register_pidfile() {
+	RELAY_PIDFILES+=("$1")
 }
 
 # Make a work directory, registered for removal, into var $1.

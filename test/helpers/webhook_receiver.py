@@ -69,6 +69,12 @@ def event_ids(headers, body):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        # Headers and body are written apart: without this, Nagle's
+        # algorithm and the client's delayed ACK cost 40 ms a request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, *a):
         pass
 

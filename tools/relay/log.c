@@ -5,7 +5,7 @@
  *	  the reconnection backoff of emissions_relay.
  *
  * Every message is one line, "YYYY-MM-DD HH:MM:SS.mmm UTC emissions_relay:
- * text", so that a service manager's journal and a plain log file read
+ * text" (libpq's multi-line messages folded into one), so that a service manager's journal and a plain log file read
  * alike.  SIGINT and SIGTERM only set relay_stop_requested: the loops
  * check it, acknowledge what was confirmed and return.
  *
@@ -36,14 +36,29 @@ log_line(const char *fmt, va_list ap)
 	struct timespec now;
 	struct tm	tm;
 	char		stamp[32];
+	char		text[4096];
+	char	   *out = text;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld UTC %s: ", stamp, now.tv_nsec / 1000000L,
-			PROGNAME);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	/* One line: libpq's multi-line messages are folded, the end trimmed. */
+	for (const char *in = text; *in; in++)
+	{
+		if (*in == '\n')
+		{
+			while (in[1] == '\t' || in[1] == ' ')
+				in++;
+			if (in[1] != '\0' && in[1] != '\n')
+				*out++ = ' ';
+		}
+		else
+			*out++ = *in;
+	}
+	*out = '\0';
+	fprintf(stderr, "%s.%03ld UTC %s: %s\n", stamp, now.tv_nsec / 1000000L,
+			PROGNAME, text);
 	fflush(stderr);
 }
 

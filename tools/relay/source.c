@@ -99,6 +99,14 @@ query_failed(Source *src, PGresult *res, const char *what)
 	relay_fatal("%s failed: %s", what, text);
 }
 
+/* Log the server's notices (a shutdown's warning) as the relay's lines. */
+static void
+log_notice(void *arg, const char *message)
+{
+	(void) arg;
+	relay_log("%s", message);
+}
+
 /* Run a command that returns no rows; false (logged) if it fails. */
 static bool
 run_command(PGconn *conn, const char *sql)
@@ -136,6 +144,7 @@ source_connect(void)
 		PQfinish(conn);
 		return NULL;
 	}
+	PQsetNoticeProcessor(conn, log_notice, NULL);
 	channel = PQescapeIdentifier(conn, opts.channel, strlen(opts.channel));
 	if (channel == NULL)
 		relay_fatal("invalid channel name: %s", PQerrorMessage(conn));
