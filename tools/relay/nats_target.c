@@ -588,6 +588,8 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 	long long	confirmed;		/* confirmed without a gap */
 	long long	cursor;			/* the last event read */
 	bool		caught_up = false;
+	bool		reading = false;	/* a read is in progress */
+	int			read_max = 0;	/* its size */
 	int64_t		last_ack_ms = relay_now_ms();
 	Buf			body = {0},
 				subj = {0},
@@ -629,6 +631,16 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 			if (code == JSStreamMessageExceedsMaximumErr)
 				relay_fatal("%s; stopping: raise the stream's max_msg_size",
 							text);
+			if (reading)
+			{
+				EventPage	unused;
+
+				reading = false;
+				if (source_read_finish(*src, &unused) == SOURCE_OK)
+					page_free(&unused);
+				else if ((*src = source_reconnect(*src)) == NULL)
+					break;
+			}
 			settle_in_flight(&confirmed);
 			relay_log("%s; publishing again after id %lld", text, confirmed);
 			disconnect();
@@ -641,7 +653,7 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 		}
 
 		/* Acknowledge: a page's worth, an idle moment, or now and then. */
-		if (confirmed > position &&
+		if (!reading && confirmed > position &&
 			(confirmed - position >= opts.page || cursor == confirmed ||
 			 relay_now_ms() - last_ack_ms >= ACK_INTERVAL_MS))
 		{
@@ -649,21 +661,53 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 				break;
 			last_ack_ms = relay_now_ms();
 		}
-		progress_maybe_report(*src, position);
+		if (!reading)
+			progress_maybe_report(*src, position);
 
-		/* Read and publish what fits in flight. */
+		/*
+		 * Read and publish what fits in flight; while a full page is
+		 * published, the next one is read.
+		 */
 		room = ring_room();
 		if (!caught_up && room > 0)
 		{
 			EventPage	page;
-			int			max = room < opts.page ? room : opts.page;
+			SourceResult r = SOURCE_OK;
 
-			if (source_read(*src, cursor, cursor == position, max, &page)
-				!= SOURCE_OK)
+			if (!reading)
+			{
+				read_max = room < opts.page ? room : opts.page;
+				r = source_read_start(*src, cursor, cursor == position,
+									  read_max);
+			}
+			reading = false;
+			if (r != SOURCE_OK || source_read_finish(*src, &page) != SOURCE_OK)
 			{
 				if ((*src = source_reconnect(*src)) == NULL)
 					break;
 				continue;
+			}
+			caught_up = page.count < read_max;
+			/* The connection is free: acknowledge if it is time. */
+			(void) take_confirmed(&confirmed);
+			if (confirmed > position &&
+				relay_now_ms() - last_ack_ms >= ACK_INTERVAL_MS)
+			{
+				if (!ack_confirmed(src, confirmed, &position))
+				{
+					page_free(&page);
+					break;
+				}
+				last_ack_ms = relay_now_ms();
+			}
+			if (!caught_up && room - page.count > 0)
+			{
+				int			next = room - page.count;
+
+				read_max = next < opts.page ? next : opts.page;
+				reading = source_read_start(*src,
+											page.events[page.count - 1].id,
+											false, read_max) == SOURCE_OK;
 			}
 			for (int i = 0; i < page.count; i++)
 			{
@@ -675,7 +719,6 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 					break;
 				cursor = ev->id;
 			}
-			caught_up = page.count < max;
 			page_free(&page);
 			continue;
 		}
@@ -709,6 +752,13 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 	}
 
 	/* Stopping: settle what is in flight and acknowledge it. */
+	if (reading && *src)
+	{
+		EventPage	unused;
+
+		if (source_read_finish(*src, &unused) == SOURCE_OK)
+			page_free(&unused);
+	}
 	settle_in_flight(&confirmed);
 	if (*src && confirmed > position)
 		(void) source_ack(*src, confirmed, &position);

@@ -83,12 +83,19 @@ typedef struct RelayEvent
 	const char *tracestate;
 } RelayEvent;
 
-/* A page of events in id order, owning the PGresult they point into. */
+/* Room for an emitted_at in JSON's form, quotes included. */
+#define TIME_TEXT_SIZE 48
+
+/*
+ * A page of events in id order, owning the PGresult they point into and
+ * the JSON forms of their timestamps.
+ */
 typedef struct EventPage
 {
 	RelayEvent *events;
 	int			count;
 	PGresult   *res;
+	char	   *times;
 } EventPage;
 
 /* log.c: timestamped messages on stderr, signals, time */
@@ -147,6 +154,9 @@ extern const char *source_database(Source *src);
 extern SourceResult source_position(Source *src, long long *position);
 extern SourceResult source_read(Source *src, long long after_id,
 								bool at_position, int max, EventPage *page);
+extern SourceResult source_read_start(Source *src, long long after_id,
+									  bool at_position, int max);
+extern SourceResult source_read_finish(Source *src, EventPage *page);
 extern void page_free(EventPage *page);
 extern SourceResult source_ack(Source *src, long long id,
 							   long long *position);

@@ -14,7 +14,11 @@
  * the position once the target confirmed everything up to id.
  *
  * Queries are prepared once per connection.  The session's TimeZone is
- * UTC, so that emitted_at reads the same wherever the relay runs.
+ * UTC, so that emitted_at reads the same wherever the relay runs.  A read
+ * can be sent (source_read_start) and its result taken later
+ * (source_read_finish), so that the JetStream target publishes one page
+ * while the server reads the next; the connection runs nothing else
+ * meanwhile.
  *
  * A lost connection (or a server shutting down) is SOURCE_LOST, and the
  * caller reconnects with source_reconnect(); any other error (no such
@@ -35,31 +39,47 @@ struct Source
 {
 	PGconn	   *conn;
 	char	   *database;
+	long long	read_after;		/* of the read in progress */
+	bool		read_at_position;
 };
 
-/* The columns of a page: those of RelayEvent, in its order. */
-#define EVENT_COLUMNS \
-	"id, type, COALESCE(payload::text, 'null'), " \
-	"COALESCE(metadata::text, 'null'), " \
-	"pg_catalog.to_json(emitted_at)::text, txid::text, " \
+/*
+ * The columns of a page: those of RelayEvent, in its order, in their text
+ * forms (emitted_at is made JSON's form here, in source_read_finish(); a
+ * NULL payload or metadata is JSON null).  The trace context is looked up
+ * in the metadata only for CloudEvents, which carry it apart.  Both
+ * functions return their rows in id order.
+ */
+#define EVENT_COLUMNS "id, type, payload, metadata, emitted_at, txid, "
+#define TRACE_COLUMNS \
 	"metadata OPERATOR(pg_catalog.->>) 'traceparent', " \
 	"metadata OPERATOR(pg_catalog.->>) 'tracestate'"
+#define NO_TRACE_COLUMNS "NULL, NULL"
 
 static const struct
 {
 	const char *name;
 	const char *sql;
 	int			nparams;
+	int			format;			/* -1: any */
 }			statements[] =
 {
 	{"read_subscription",
-	"SELECT " EVENT_COLUMNS " FROM emissions_read($1, $2) ORDER BY id", 2},
+		"SELECT " EVENT_COLUMNS TRACE_COLUMNS
+		" FROM emissions_read($1, $2)", 2, FORMAT_CLOUDEVENTS},
 	{"read_events",
-	"SELECT " EVENT_COLUMNS " FROM emissions_events($1, $2) ORDER BY id", 2},
-	{"ack", "SELECT emissions_ack($1, $2)", 2},
+		"SELECT " EVENT_COLUMNS TRACE_COLUMNS
+		" FROM emissions_events($1, $2)", 2, FORMAT_CLOUDEVENTS},
+	{"read_subscription",
+		"SELECT " EVENT_COLUMNS NO_TRACE_COLUMNS
+		" FROM emissions_read($1, $2)", 2, FORMAT_ENVELOPE},
+	{"read_events",
+		"SELECT " EVENT_COLUMNS NO_TRACE_COLUMNS
+		" FROM emissions_events($1, $2)", 2, FORMAT_ENVELOPE},
+	{"ack", "SELECT emissions_ack($1, $2)", 2, -1},
 	{"last_event",
-	"SELECT COALESCE(pg_catalog.max(last_event_id), 0) FROM emissions_stats",
-	0},
+		"SELECT COALESCE(pg_catalog.max(last_event_id), 0) FROM emissions_stats",
+		0, -1},
 };
 
 /*
@@ -151,10 +171,14 @@ source_connect(void)
 	buf_printf(&sql, "LISTEN %s", channel);
 	PQfreemem(channel);
 	ok = run_command(conn, "SET TimeZone = 'UTC'") &&
+		run_command(conn, "SET DateStyle = 'ISO, YMD'") &&
 		run_command(conn, sql.data);
 	buf_free(&sql);
 	for (size_t i = 0; ok && i < sizeof(statements) / sizeof(statements[0]); i++)
 	{
+		if (statements[i].format >= 0 &&
+			statements[i].format != (int) opts.format)
+			continue;
 		res = PQprepare(conn, statements[i].name, statements[i].sql,
 						statements[i].nparams, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -293,48 +317,75 @@ source_last_event(Source *src, long long *last)
 }
 
 /*
- * Read at most max events after after_id into page: through the
+ * Send the query for at most max events after after_id: through the
  * subscription (emissions_read) when at_position says after_id is its
- * position, from the delivered stream (emissions_events) otherwise.
+ * position, from the delivered stream (emissions_events) otherwise.  The
+ * connection is busy until source_read_finish() takes the result.
  */
 SourceResult
-source_read(Source *src, long long after_id, bool at_position, int max,
-			EventPage *page)
+source_read_start(Source *src, long long after_id, bool at_position, int max)
 {
 	char		after[32];
 	char		maxtext[16];
 	const char *params[2];
-	PGresult   *res;
-	int			rows;
 
 	snprintf(after, sizeof(after), "%lld", after_id);
 	snprintf(maxtext, sizeof(maxtext), "%d", max);
 	params[0] = at_position ? opts.subscription : after;
 	params[1] = maxtext;
-	res = PQexecPrepared(src->conn,
-						 at_position ? "read_subscription" : "read_events",
-						 2, params, NULL, NULL, 0);
+	src->read_after = after_id;
+	src->read_at_position = at_position;
+	if (!PQsendQueryPrepared(src->conn,
+							 at_position ? "read_subscription" : "read_events",
+							 2, params, NULL, NULL, 0))
+		return query_failed(src, NULL, "reading events");
+	return SOURCE_OK;
+}
+
+/* Take the result of source_read_start() into page. */
+SourceResult
+source_read_finish(Source *src, EventPage *page)
+{
+	PGresult   *res = PQgetResult(src->conn);
+	PGresult   *extra;
+	int			rows;
+
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return query_failed(src, res, at_position ?
+	{
+		while ((extra = PQgetResult(src->conn)) != NULL)
+			PQclear(extra);
+		return query_failed(src, res, src->read_at_position ?
 							"reading the subscription" : "reading events");
+	}
+	while ((extra = PQgetResult(src->conn)) != NULL)
+		PQclear(extra);
 	rows = PQntuples(res);
 	page->res = res;
 	page->count = 0;
 	page->events = rows ? calloc(rows, sizeof(RelayEvent)) : NULL;
-	if (rows && page->events == NULL)
+	page->times = rows ? malloc((size_t) rows * TIME_TEXT_SIZE) : NULL;
+	if (rows && (page->events == NULL || page->times == NULL))
 		relay_fatal("out of memory");
 	for (int i = 0; i < rows; i++)
 	{
 		RelayEvent *ev = &page->events[page->count];
+		char	   *time_text = page->times + (size_t) i * TIME_TEXT_SIZE;
 
 		ev->id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		/* Read from the subscription, an event at or before after_id. */
-		if (ev->id <= after_id)
+		if (ev->id <= src->read_after)
 			continue;
 		ev->type = PQgetvalue(res, i, 1);
-		ev->payload = PQgetvalue(res, i, 2);
-		ev->metadata = PQgetvalue(res, i, 3);
-		ev->emitted_at = PQgetvalue(res, i, 4);
+		ev->payload = PQgetisnull(res, i, 2) ? "null" : PQgetvalue(res, i, 2);
+		ev->metadata = PQgetisnull(res, i, 3) ? "null" : PQgetvalue(res, i, 3);
+		/* "2026-12-02 10:23:42.123456+00" as "\"2026-12-02T10:...+00:00\"" */
+		snprintf(time_text, TIME_TEXT_SIZE, "\"%s\"", PQgetvalue(res, i, 4));
+		if (time_text[11] == ' ')
+			time_text[11] = 'T';
+		if (strlen(time_text) + 3 < TIME_TEXT_SIZE &&
+			strcmp(time_text + strlen(time_text) - 4, "+00\"") == 0)
+			strcpy(time_text + strlen(time_text) - 1, ":00\"");
+		ev->emitted_at = time_text;
 		ev->txid = PQgetvalue(res, i, 5);
 		ev->traceparent = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6);
 		ev->tracestate = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
@@ -343,11 +394,23 @@ source_read(Source *src, long long after_id, bool at_position, int max,
 	return SOURCE_OK;
 }
 
+/* Read at most max events after after_id into page (see above). */
+SourceResult
+source_read(Source *src, long long after_id, bool at_position, int max,
+			EventPage *page)
+{
+	SourceResult r = source_read_start(src, after_id, at_position, max);
+
+	return r == SOURCE_OK ? source_read_finish(src, page) : r;
+}
+
 /* Free a page (its events and the result they point into). */
 void
 page_free(EventPage *page)
 {
 	free(page->events);
+	free(page->times);
+	page->times = NULL;
 	PQclear(page->res);
 	page->events = NULL;
 	page->res = NULL;
