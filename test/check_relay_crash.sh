@@ -16,6 +16,7 @@
 #   events are sent again) got every committed event at least once, each
 #   repeat with the same Idempotency-Key, the first arrivals in id order;
 # - the last run of each relay ends with status 0 on SIGTERM.
+# shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -96,7 +97,7 @@ register_pid $!
 
 # Kill PID file $1's process with SIGKILL.
 kill_relay() {
-	[ -s "$1" ] && kill -9 "$(cat "$1")" 2>/dev/null || true
+	if [ -s "$1" ]; then kill -9 "$(cat "$1")" 2>/dev/null || true; fi
 }
 
 # Twelve SIGKILLs of the JetStream relay, five of the webhook relay;

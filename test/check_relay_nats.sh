@@ -15,6 +15,7 @@
 # refused with a message and status 1: no stream without --create-stream,
 # a stream that does not take the subject, an unknown scheme, HTTP options
 # on a NATS target, a missing subscription.
+# shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -73,17 +74,19 @@ relay_stop() {
 # Check that the stream dump $1 holds exactly the delivered events of the
 # types matching regex $2, once each, in id order, on subjects $3.<type>,
 # as envelopes (or CloudEvents with $4 = cloudevents) equal to the
-# database's.
+# database's, emitted_at (time) as to_json() writes it.
 check_stream() {
 	db_events >"$work/db.tsv"
 	python3 - "$1" "$work/db.tsv" "$2" "$3" "${4:-envelope}" <<'PY'
 import json, re, sys
 dump, db, pattern, prefix, fmt = sys.argv[1:]
 events = {}
+times = {}
 for line in open(db):
-    i, t, p = line.rstrip("\n").split("\t", 2)
+    i, t, e, p = line.rstrip("\n").split("\t", 3)
     if re.fullmatch(pattern, t):
         events[int(i)] = (t, json.loads(p))
+        times[int(i)] = json.loads(e)
 ids, problems = [], []
 for line in open(dump):
     seq, msgid, subject, data = line.rstrip("\n").split("\t", 3)
@@ -100,7 +103,7 @@ for line in open(dump):
         problems.append("subject %s for type %s" % (subject, t))
     if fmt == "envelope":
         if doc["type"] != t or doc["payload"] != payload or \
-           doc["database"] != "postgres":
+           doc["database"] != "postgres" or doc["emitted_at"] != times[i]:
             problems.append("content of event %d: %s" % (i, data))
     else:
         for attr in ("specversion", "id", "source", "type", "time",
@@ -110,6 +113,7 @@ for line in open(dump):
         if doc.get("specversion") != "1.0" or doc.get("type") != t or \
            doc.get("data") != payload or doc.get("id") != str(i) or \
            doc.get("source") != "/emissions/postgres" or \
+           doc.get("time") != times[i] or \
            doc.get("datacontenttype") != "application/json" or \
            not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?"
                             r"(Z|[+-]\d\d:\d\d)", doc.get("time", "")):

@@ -15,6 +15,7 @@
 # message and status 1, the subscription left before the event; with
 # --dead-letter the refused events go to the file and the relay goes on.
 # --types forwards the matching types and acknowledges the rest.
+# shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/lib.sh"

@@ -1,5 +1,6 @@
 # test/helpers/relay.sh: helpers of the relay tests (test/check_relay_*.sh).
 # shellcheck shell=bash
+# shellcheck disable=SC2154  # top and the cluster helpers come from test/lib.sh
 #
 # Sourced after test/lib.sh.  A throwaway nats-server (JetStream, file
 # storage in a temp directory, a free port) and the webhook test receiver
@@ -17,7 +18,7 @@ RELAY_DIRS=()
 relay_cleanup() {
 	local pid dir file
 	for file in ${RELAY_PIDFILES[@]+"${RELAY_PIDFILES[@]}"}; do
-		[ -s "$file" ] && kill -9 "$(cat "$file")" 2>/dev/null || true
+		if [ -s "$file" ]; then kill -9 "$(cat "$file")" 2>/dev/null || true; fi
 	done
 	for pid in ${RELAY_PIDS[@]+"${RELAY_PIDS[@]}"}; do
 		kill -9 "$pid" 2>/dev/null || true
@@ -28,7 +29,7 @@ relay_cleanup() {
 	RELAY_PIDS=()
 	# RELAY_KEEP=1 keeps them, to look at the logs after a failure.
 	for dir in ${RELAY_DIRS[@]+"${RELAY_DIRS[@]}"}; do
-		[ -n "${RELAY_KEEP:-}" ] && echo "# kept $dir" || rm -rf "$dir"
+		if [ -n "${RELAY_KEEP:-}" ]; then echo "# kept $dir"; else rm -rf "$dir"; fi
 	done
 	RELAY_DIRS=()
 	cleanup_clusters
@@ -55,6 +56,7 @@ relay_workdir() {
 
 # Build the test helper programs into DIR.
 build_helpers() {
+	# shellcheck disable=SC2046  # pkg-config prints several flags
 	cc -Wall -Werror -O2 $(pkg-config --cflags libnats 2>/dev/null) \
 		"$helpers/stream_dump.c" \
 		$(pkg-config --libs libnats 2>/dev/null || echo -lnats) \
@@ -112,7 +114,7 @@ nats_url() {
 # Start the webhook receiver, logging to DIR/hook.log (extra args: its
 # options); its URL goes to DIR/hook.url, its PID to DIR/hook.pid.
 receiver_start() {
-	local dir="$1" pid i
+	local dir="$1" pid
 	shift
 	rm -f "$dir/hook.port"
 	python3 "$helpers/webhook_receiver.py" --port-file "$dir/hook.port" \
@@ -120,7 +122,7 @@ receiver_start() {
 	pid=$!
 	register_pid "$pid"
 	echo "$pid" >"$dir/hook.pid"
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		[ -s "$dir/hook.port" ] && break
 		sleep 0.1
 	done
@@ -155,9 +157,9 @@ last_delivered() {
 # Wait up to $2 seconds (default 60) until subscription $1 has reached
 # the last delivered event; false if it never does.
 wait_caught_up() {
-	local last i
+	local last
 	last="$(last_delivered)"
-	for i in $(seq 1 $((${2:-60} * 10))); do
+	for _ in $(seq 1 $((${2:-60} * 10))); do
 		[ "$(sub_position "$1")" -ge "$last" ] && return 0
 		sleep 0.1
 	done
@@ -165,8 +167,10 @@ wait_caught_up() {
 	return 1
 }
 
-# Print the delivered events as "ID<TAB>TYPE<TAB>PAYLOAD" lines, id order.
+# Print the delivered events as "ID<TAB>TYPE<TAB>EMITTED_AT<TAB>PAYLOAD"
+# lines in id order, emitted_at in its JSON form (as the envelope has it).
 db_events() {
-	psql -X -At -F $'\t' -v ON_ERROR_STOP=1 -c "SELECT id, type, payload FROM emissions_events(0, 2147483647)
-		 ORDER BY id"
+	psql -X -q -At -F $'\t' -v ON_ERROR_STOP=1 -c "SET TimeZone = 'UTC'" \
+		-c "SELECT id, type, to_json(emitted_at), payload
+			FROM emissions_events(0, 2147483647) ORDER BY id"
 }
