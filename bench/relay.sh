@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# bench/relay.sh: emissions_relay into NATS JetStream and to a webhook.
+#
+# A throwaway cluster (test/lib.sh) with emissions preloaded, a throwaway
+# nats-server with JetStream and file storage (test/helpers/relay.sh: free
+# port, temp directory, stopped by its PID), and, in one run:
+#
+# 1. Throughput into JetStream under sustained producer load.  EVENTS
+#    events (about 200 bytes of envelope each) are committed and delivered
+#    first; then pgbench commits LOAD_RATE transactions a second of 10
+#    events each for the rest of the run.  Side by side on those same
+#    events: bench/relay/plain_publish.c, a plain libnats program that
+#    publishes them (read into memory beforehand) with js_PublishAsync,
+#    Nats-Msg-Id and MAX_IN_FLIGHT in flight: the broker's limit here; then
+#    emissions_relay following a subscription from before them, timed from
+#    its start until the subscription's position passes the last of them
+#    (it reads them from PostgreSQL, publishes, waits for the acks and
+#    acknowledges the subscription).  The ratio relay/plain is the figure
+#    (goal: at least 0.8, and at least 30,000 events/s).
+# 2. Latency from COMMIT to the event coming out of the stream (a
+#    JetStream push consumer: the stream delivers only what it stored, so
+#    this bounds commit-to-ack from above), SAMPLES samples under the load
+#    of 1, then SAMPLES idle once the load stops: p50 and p99; beside it,
+#    commit to the event's NOTIFY on the default channel, which is what
+#    wakes the relay.
+# 3. Webhook throughput to bench/relay/webhook_sink.c (HTTP/1.1 keep-alive,
+#    answers 200 at once), HOOK_EVENTS of the same events, one event per
+#    request and then --batch 100, idle.
+#
+# Prints a Markdown report, also written to bench/results/relay-DATE.md.
+# Usage: bash bench/relay.sh      (as root; ~2 minutes on 2 cores)
+# Environment: EVENTS (200000), LOAD_RATE (200 transactions/s),
+# MAX_IN_FLIGHT (4096), SAMPLES (1000), HOOK_EVENTS (20000), RELAY_OPTS
+# (more options for the JetStream relay, e.g. "--page 5000").
+# shellcheck disable=SC2154  # the work directories are set by printf -v
+set -euo pipefail
+# shellcheck source=test/lib.sh
+source "$(dirname "$0")/../test/lib.sh"
+become_root "$@"
+cd "$top"
+# shellcheck source=bench/delivery/common.sh
+source "$top/bench/delivery/common.sh"
+# shellcheck source=test/helpers/relay.sh
+source "$top/test/helpers/relay.sh"
+
+EVENTS="${EVENTS:-200000}"
+LOAD_RATE="${LOAD_RATE:-200}"
+MAX_IN_FLIGHT="${MAX_IN_FLIGHT:-4096}"
+SAMPLES="${SAMPLES:-1000}"
+HOOK_EVENTS="${HOOK_EVENTS:-20000}"
+
+prepare
+cluster_start "shared_preload_libraries = 'emissions'" \
+	"max_worker_processes = 32"
+export PGDATABASE=postgres
+q "CREATE EXTENSION emissions"
+require_delivery
+relay_workdir work
+nats_start "$work"
+url="$(nats_url "$work")"
+conninfo="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
+for prog in plain_publish latency; do
+	# shellcheck disable=SC2046  # pkg-config prints several flags
+	cc -Wall -Werror -O2 -I"$(pg_config --includedir)" \
+		$(pkg-config --cflags libnats 2>/dev/null) "$top/bench/relay/$prog.c" \
+		-L"$(pg_config --libdir)" -lpq \
+		$(pkg-config --libs libnats 2>/dev/null || echo -lnats) \
+		-o "$work/$prog"
+done
+cc -Wall -Werror -O2 "$top/bench/relay/webhook_sink.c" -o "$work/webhook_sink"
+
+# Seconds since the epoch, with nanoseconds.
+now() {
+	date +%s.%N
+}
+
+# Wait until subscription $1's position reaches $2 (polling every 0.1 s,
+# which is also the precision of the timings).
+wait_position() {
+	while [ "$(q "SELECT emissions_ack('$1', 0)")" -lt "$2" ]; do
+		sleep 0.1
+	done
+}
+
+# p50 and p99 in milliseconds of the microsecond figures in column $2 of
+# file $1.
+percentiles() {
+	python3 -c 'import sys
+v = sorted(int(l.split()[int(sys.argv[2]) - 1]) for l in open(sys.argv[1]))
+p = lambda q: v[min(len(v) - 1, int(q * len(v)))] / 1000.0
+print("%.2f %.2f" % (p(0.50), p(0.99)))' "$1" "$2"
+}
+
+# 1. The backlog, and the load.
+first_id="$(q "SELECT emissions_subscribe('bench_relay')")"
+echo "# committing $EVENTS events" >&2
+for _ in $(seq 1 $((EVENTS / 10000))); do
+	q "BEGIN; SELECT emissions_start();
+	   SELECT count(emissions_emit('order.created', jsonb_build_object(
+	       'order_id', g, 'customer', 'c-' || (g % 1000), 'amount', 12.5,
+	       'note', repeat('x', 40)))) FROM generate_series(1, 10000) AS g;
+	   COMMIT" >/dev/null
+done
+q "SELECT emissions_wait_delivered('120s')" >/dev/null
+last_id="$(q "SELECT max(id) FROM emissions_events($first_id, 2147483647)")"
+events=$((last_id - first_id))
+q "SELECT emissions_subscribe('bench_hook', $first_id),
+	      emissions_subscribe('bench_batch', $first_id)" >/dev/null
+
+cat >"$work/load.sql" <<'SQL'
+BEGIN;
+SELECT emissions_start();
+SELECT count(emissions_emit('order.paid', jsonb_build_object('n', g, 'note', repeat('y', 40)))) FROM generate_series(1, 10) AS g;
+END;
+SQL
+"$PGBIN/pgbench" -n -c 2 -j 2 -R "$LOAD_RATE" -T 3600 -f "$work/load.sql" \
+	>"$work/pgbench.out" 2>&1 &
+load_pid=$!
+register_pid "$load_pid"
+sleep 2
+
+echo "# plain libnats publisher" >&2
+read -r plain_events plain_s < <("$work/plain_publish" "$conninfo" "$url" \
+	plain "$first_id" "$events" "$MAX_IN_FLIGHT")
+echo "# emissions_relay" >&2
+start="$(now)"
+# shellcheck disable=SC2086  # RELAY_OPTS holds several options
+emissions_relay -d "$conninfo" -s bench_relay --to "$url/relay" \
+	--create-stream --max-in-flight "$MAX_IN_FLIGHT" ${RELAY_OPTS:+$RELAY_OPTS} \
+	2>>"$work/relay.err" &
+relay_pid=$!
+register_pid "$relay_pid"
+wait_position bench_relay "$last_id"
+relay_s="$(calc '%.3f' "$(now) - $start")"
+plain_rate="$(calc '%.0f' "$plain_events / $plain_s")"
+relay_rate="$(calc '%.0f' "$events / $relay_s")"
+ratio="$(calc '%.2f' "$relay_rate / $plain_rate")"
+
+# 2. Latency under load, then idle.
+echo "# latency under load" >&2
+"$work/latency" "$conninfo" "$url" relay "$SAMPLES" 2000 >"$work/lat_load"
+read -r load_p50 load_p99 < <(percentiles "$work/lat_load" 2)
+read -r load_n50 load_n99 < <(percentiles "$work/lat_load" 1)
+kill "$load_pid"
+wait "$load_pid" 2>/dev/null || true
+sleep 2
+echo "# latency idle" >&2
+"$work/latency" "$conninfo" "$url" relay "$SAMPLES" 2000 >"$work/lat_idle"
+read -r idle_p50 idle_p99 < <(percentiles "$work/lat_idle" 2)
+read -r idle_n50 idle_n99 < <(percentiles "$work/lat_idle" 1)
+kill -TERM "$relay_pid"
+wait "$relay_pid" || true
+
+# 3. Webhooks.
+"$work/webhook_sink" "$work/sink.port" &
+register_pid $!
+wait_listening "$(sleep 0.2; cat "$work/sink.port")"
+hook_url="http://127.0.0.1:$(cat "$work/sink.port")/hook"
+hook_last=$((first_id + HOOK_EVENTS))
+# Time a webhook relay (subscription $1, extra options) over HOOK_EVENTS.
+hook_run() {
+	local sub="$1" pid start
+	shift
+	start="$(now)"
+	emissions_relay -d "$conninfo" -s "$sub" --to "$hook_url" "$@" \
+		2>>"$work/relay.err" &
+	pid=$!
+	register_pid "$pid"
+	wait_position "$sub" "$hook_last"
+	calc '%.0f' "$HOOK_EVENTS / ($(now) - $start)"
+	kill -TERM "$pid"
+	wait "$pid" || true
+}
+echo "# webhook, one event per request" >&2
+hook_rate="$(hook_run bench_hook)"
+echo "# webhook, --batch 100" >&2
+batch_rate="$(hook_run bench_batch --batch 100)"
+
+report="$(report_file relay)"
+{
+	echo "# emissions_relay: JetStream and webhooks"
+	echo
+	echo "$(environment_line); nats-server $(nats-server --version | awk '{print $2}')," \
+		"file storage; libnats $(dpkg-query -W -f='${Version}' libnats-dev 2>/dev/null || echo '?')"
+	echo
+	echo "## Into JetStream, under producer load (pgbench -R $LOAD_RATE: transactions/s of 10 events)"
+	echo
+	echo "| publisher | events | seconds | events/s |"
+	echo "|---|---:|---:|---:|"
+	echo "| plain libnats (js_PublishAsync, events in memory) | $plain_events | $plain_s | $plain_rate |"
+	echo "| emissions_relay (read, publish, ack, subscription acked) | $events | $relay_s | $relay_rate |"
+	echo
+	echo "relay / plain: **$ratio** (goal >= 0.8: $(verdict "$ratio" '>=' 0.8));" \
+		"relay $relay_rate events/s (goal >= 30000: $(verdict "$relay_rate" '>=' 30000));" \
+		"max in flight $MAX_IN_FLIGHT"
+	echo
+	echo "## Latency, COMMIT to the event coming out of the stream ($SAMPLES samples each)"
+	echo
+	echo "| | to the stream p50 ms | p99 ms | to LISTEN (reference) p50 ms | p99 ms |"
+	echo "|---|---:|---:|---:|---:|"
+	echo "| idle | $idle_p50 | $idle_p99 | $idle_n50 | $idle_n99 |"
+	echo "| under load | $load_p50 | $load_p99 | $load_n50 | $load_n99 |"
+	echo
+	echo "The relay's own share, p50: $(calc '%.2f' "$idle_p50 - $idle_n50") ms idle," \
+		"$(calc '%.2f' "$load_p50 - $load_n50") ms under load (the rest is the" \
+		"delivery to LISTEN, which wakes the relay)."
+
+	echo
+	echo "## Webhook to a local keep-alive receiver ($HOOK_EVENTS events, idle)"
+	echo
+	echo "| | events/s |"
+	echo "|---|---:|"
+	echo "| one event per request | $hook_rate |"
+	echo "| --batch 100 | $batch_rate |"
+	echo
+	echo "batched / per event: $(calc '%.1f' "$batch_rate / $hook_rate")"
+} | tee "$report"
