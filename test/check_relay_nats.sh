@@ -10,11 +10,13 @@
 # position, adds nothing (JetStream drops the republished ids).  --types
 # forwards only matching types and still acknowledges the rest;
 # --format cloudevents publishes valid CloudEvents 1.0 JSON with the
-# traceparent from the metadata.  SIGTERM ends it with status 0 after the
+# traceparent from the metadata.  Credentials come in the URL of a file
+# (--to-file).  SIGTERM ends it with status 0 after the
 # acknowledgement, log lines carry timestamps, and what cannot work is
 # refused with a message and status 1: no stream without --create-stream,
 # a stream that does not take the subject, an unknown scheme, HTTP options
-# on a NATS target, a missing subscription.
+# on a NATS target, a missing subscription, a server that refuses the
+# credentials.
 # shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
@@ -37,6 +39,7 @@ psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 SELECT emissions_subscribe('to_nats', 0);
 SELECT emissions_subscribe('typed', 0);
 SELECT emissions_subscribe('cloud', 0);
+SELECT emissions_subscribe('secured', 0);
 BEGIN;
 SELECT emissions_start();
 SELECT count(emissions_emit(CASE g % 3 WHEN 0 THEN 'order.created'
@@ -173,7 +176,24 @@ relay_stop
 check "every message is a valid CloudEvents 1.0 event with the payload as data and the traceparent of the metadata" \
 	check_stream "$work/ce.dump" '.*' ce cloudevents
 
-# 5. Refusals: status 1 and a message naming the problem.
+# 5. A server that wants a password: the URL, credentials included, from
+# a file.
+relay_workdir secured
+nats_start "$secured" --user relay --pass 's3cret!'
+secured_url="nats://relay:s3cret!@127.0.0.1:$(cat "$secured/nats.port")"
+echo "$secured_url/auth" >"$secured/url"
+"$relay" -d "dbname=postgres" -s secured --to-file "$secured/url" \
+	--create-stream 2>>"$work/relay.err" &
+relay_pid=$!
+register_pid "$relay_pid"
+check "with the credentials in the URL of --to-file the relay catches up" \
+	wait_caught_up secured 30
+relay_stop
+check_eq "the secured stream holds every event" 150 \
+	"$("$work/stream_dump" "$secured_url" AUTH | wc -l)"
+
+# 6. Refusals: status 1 and a message naming the problem.
+refused_url="nats://127.0.0.1:$(cat "$secured/nats.port")/auth"
 # Run the relay in the foreground; check its status is 1 and its stderr
 # matches regex $2: refused DESC REGEX OPTION...
 refused() {
@@ -201,5 +221,7 @@ refused "HTTP options on a NATS target are refused" 'are for HTTP targets' \
 refused "a missing subscription is refused with the server's message" \
 	'no_such_sub' -s no_such_sub --to "$url/events" --stream EVENTS
 refused "no --to is refused" 'no target' -s to_nats
+refused "a server that refuses the credentials stops the relay" \
+	'refused the connection' -s secured --to "$refused_url"
 
 done_testing

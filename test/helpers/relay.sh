@@ -85,12 +85,14 @@ wait_listening() {
 }
 
 # Start nats-server with JetStream, storing in DIR/js, on DIR/nats.port
-# (chosen now, kept across restarts); its PID goes to DIR/nats.pid.
+# (chosen now, kept across restarts); its PID goes to DIR/nats.pid.  Extra
+# args are nats-server options (--user, --pass...).
 nats_start() {
 	local dir="$1" port pid
+	shift
 	[ -f "$dir/nats.port" ] || free_tcp_port >"$dir/nats.port"
 	port="$(cat "$dir/nats.port")"
-	nats-server -js -sd "$dir/js" -a 127.0.0.1 -p "$port" \
+	nats-server -js -sd "$dir/js" -a 127.0.0.1 -p "$port" "$@" \
 		>>"$dir/nats.log" 2>&1 &
 	pid=$!
 	register_pid "$pid"
