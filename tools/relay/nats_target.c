@@ -437,7 +437,8 @@ connect_target(void)
 		relay_log("could not connect to the NATS server: %s",
 				  nats_GetLastError(NULL));
 		nc = NULL;
-		if (s == NATS_NOT_PERMITTED || s == NATS_SSL_ERROR)
+		if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
+			s == NATS_SSL_ERROR)
 			relay_fatal("stopping: the NATS server refused the connection");
 		return false;
 	}
