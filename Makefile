@@ -24,6 +24,7 @@ OBJS = \
 	src/wakeup.o \
 	src/launcher.o \
 	src/worker.o \
+	src/pacing.o \
 	src/delivery.o \
 	src/delivery_collect.o \
 	src/delivery_number.o \

@@ -31,6 +31,7 @@ int			emissions_max_buffer_bytes = 8 * 1024 * 1024;
 char	   *emissions_notify_channel = NULL;
 int			emissions_poll_interval_ms = 1000;
 int			emissions_batch_size = 1000;
+int			emissions_coalesce_delay_ms = 5;
 int			emissions_max_attempts = 5;
 int			emissions_max_cascade_depth = 8;
 int			emissions_adapter_timeout_ms = 30000;
@@ -128,6 +129,17 @@ emissions_define_settings(void)
 							INT_MAX,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("emissions.coalesce_delay",
+							"Least time between the starts of two delivery passes under a steady stream of events; 0 runs a pass at every wake-up.",
+							NULL,
+							&emissions_coalesce_delay_ms,
+							5,
+							0,
+							1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("emissions.max_attempts",

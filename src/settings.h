@@ -17,6 +17,7 @@ extern int	emissions_max_buffer_bytes;
 extern char *emissions_notify_channel;
 extern int	emissions_poll_interval_ms;
 extern int	emissions_batch_size;
+extern int	emissions_coalesce_delay_ms;
 extern int	emissions_max_attempts;
 extern int	emissions_max_cascade_depth;
 extern int	emissions_adapter_timeout_ms;

@@ -8,7 +8,8 @@
  * launcher, told it was asked to stop, starts it again without backoff:
  * pg_terminate_backend() is a request, not a failure), SIGHUP rereads
  * the settings, and it sleeps on its latch, which committing producers set
- * (wakeup.c), with emissions.poll_interval as the fallback.  It delivers
+ * (wakeup.c), with emissions.poll_interval as the fallback; under a steady
+ * stream it lets wake-ups gather before the next pass (pacing.c).  It delivers
  * with search_path set to pg_catalog, pg_temp, so that no user object can
  * stand in for what it calls; adapter code runs as its owner (adapters.c).
  * Its commits wait for their WAL flush, so that an id is seen only once it
@@ -42,9 +43,11 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "compat.h"
 #include "delivery.h"
+#include "pacing.h"
 #include "registry.h"
 #include "stats.h"
 
@@ -55,6 +58,7 @@ static volatile sig_atomic_t terminate_requested = false;
 
 /* What the worker reports while it sleeps (see compat.h). */
 static uint32 wait_event = 0;
+static uint32 hold_wait_event = 0;
 
 /*
  * Make the worker's commits durable before anything they did is visible:
@@ -142,6 +146,9 @@ emissions_worker_main(Datum main_arg)
 	DeliveryState state;
 	uint64		rescans;
 	DeliveryStatus status;
+	Pacing		pacing = {0};
+	int64		first_id;
+	long		hold_us;
 
 	memcpy(&claim, MyBgworkerEntry->bgw_extra, sizeof(WorkerClaim));
 
@@ -181,6 +188,8 @@ emissions_worker_main(Datum main_arg)
 		}
 
 		rescans = emissions_registry_rescans();
+		pacing_pass_started(&pacing, GetCurrentTimestamp());
+		first_id = state.store.next_id;
 		status = delivery_pass(&state);
 		if (status == DELIVERY_NO_EXTENSION)
 			emissions_registry_mark_absent(rescans);
@@ -194,6 +203,7 @@ emissions_worker_main(Datum main_arg)
 		if (status != DELIVERY_DONE)
 			proc_exit(0);
 		emissions_registry_pass_committed();
+		pacing_pass_done(&pacing, state.store.next_id - first_id);
 		pgstat_report_stat(false);
 
 		/*
@@ -204,5 +214,16 @@ emissions_worker_main(Datum main_arg)
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 delivery_sleep_ms(&state),
 						 emissions_wait_event(&wait_event, "EmissionsWorkerMain"));
+
+		/*
+		 * Under a steady stream, let more commits gather before the next
+		 * pass.  The latch stays set meanwhile, so they send no signal.
+		 */
+		hold_us = pacing_hold_us(&pacing, GetCurrentTimestamp());
+		if (hold_us > 0)
+			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 (hold_us + 999) / 1000,
+							 emissions_wait_event(&hold_wait_event,
+												  "EmissionsWorkerCoalesce"));
 	}
 }

@@ -1,0 +1,83 @@
+/*-------------------------------------------------------------------------
+ *
+ * pacing.c
+ *	  When the delivery worker runs its next pass: at once when idle,
+ *	  coalesced under a steady stream.
+ *
+ * Every committing producer sets the worker's latch.  Run a pass per wake-up
+ * and a steady stream costs a pass per transaction: a worker transaction,
+ * a scan of the outbox, a commit, for one or two events each.  So the
+ * worker measures the rate events arrive at (the events it delivered, as a
+ * decaying average over about PACING_WINDOW_MS) and, while that rate would
+ * gather at least PACING_MIN_BATCH events within emissions.coalesce_delay,
+ * starts its next pass no sooner than emissions.coalesce_delay after the
+ * start of the last: the passes then come at a fixed pace however many
+ * producers commit, and each delivers what arrived meanwhile, so the work
+ * per pass grows with the load.  While it holds a pass back the worker does
+ * not wait on its latch, which stays set: producers' SetLatch then finds it
+ * set and sends no signal.
+ *
+ * Below that rate (an idle system, or events some milliseconds apart) a
+ * commit wakes the worker at once, as before, and holding would only add
+ * latency: no pass is held back.  emissions.coalesce_delay = 0 turns it off.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "pacing.h"
+#include "settings.h"
+
+/* How long the rate remembers: a time constant, in milliseconds. */
+#define PACING_WINDOW_MS	50.0
+
+/* Hold passes back only when one would gather at least this many events. */
+#define PACING_MIN_BATCH	2.5
+
+/*
+ * Note that a pass starts now.
+ */
+void
+pacing_pass_started(Pacing *pacing, TimestampTz now)
+{
+	pacing->previous_pass_at = pacing->last_pass_at;
+	pacing->last_pass_at = now;
+}
+
+/*
+ * Fold what the pass just done delivered into the rate: the events that
+ * committed between the start of the pass before it and its own start.
+ */
+void
+pacing_pass_done(Pacing *pacing, int64 delivered)
+{
+	double		elapsed_ms;
+	double		keep;
+
+	if (pacing->previous_pass_at == 0 ||
+		pacing->last_pass_at <= pacing->previous_pass_at)
+		return;
+	elapsed_ms = (pacing->last_pass_at - pacing->previous_pass_at) / 1000.0;
+	keep = exp(-elapsed_ms / PACING_WINDOW_MS);
+	pacing->events_per_s = keep * pacing->events_per_s +
+		(1.0 - keep) * (delivered * 1000.0 / elapsed_ms);
+}
+
+/*
+ * How long, in microseconds, the next pass should wait from now; 0: run it
+ * at once.
+ */
+long
+pacing_hold_us(const Pacing *pacing, TimestampTz now)
+{
+	double		delay_us = emissions_coalesce_delay_ms * 1000.0;
+	TimestampTz due;
+
+	if (delay_us <= 0 || pacing->last_pass_at == 0 ||
+		pacing->events_per_s * delay_us / 1e6 < PACING_MIN_BATCH)
+		return 0;
+	due = pacing->last_pass_at + (TimestampTz) delay_us;
+	return due > now ? (long) (due - now) : 0;
+}

@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * pacing.h
+ *	  When the delivery worker runs its next pass: at once when idle,
+ *	  coalesced under a steady stream.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef EMISSIONS_PACING_H
+#define EMISSIONS_PACING_H
+
+#include "datatype/timestamp.h"
+
+typedef struct Pacing
+{
+	TimestampTz last_pass_at;	/* start of the last pass; 0: none yet */
+	TimestampTz previous_pass_at;	/* start of the one before */
+	double		events_per_s;	/* arrival rate, decaying average */
+} Pacing;
+
+extern void pacing_pass_started(Pacing *pacing, TimestampTz now);
+extern void pacing_pass_done(Pacing *pacing, int64 delivered);
+extern long pacing_hold_us(const Pacing *pacing, TimestampTz now);
+
+#endif							/* EMISSIONS_PACING_H */
