@@ -7,8 +7,9 @@
  * Every committing producer sets the worker's latch.  Run a pass per wake-up
  * and a steady stream costs a pass per transaction: a worker transaction,
  * a scan of the outbox, a commit, for one or two events each.  So the
- * worker measures the rate events arrive at (the events it delivered, as a
- * decaying average over about PACING_WINDOW_MS) and, while that rate would
+ * worker measures the rate events arrive at (the events it delivered over
+ * the time they took to come, both decaying over about PACING_WINDOW_MS)
+ * and, while that rate would
  * gather at least PACING_MIN_BATCH events within emissions.coalesce_delay,
  * starts its next pass no sooner than emissions.coalesce_delay after the
  * start of the last: the passes then come at a fixed pace however many
@@ -42,27 +43,33 @@
 void
 pacing_pass_started(Pacing *pacing, TimestampTz now)
 {
-	pacing->previous_pass_at = pacing->last_pass_at;
 	pacing->last_pass_at = now;
 }
 
 /*
- * Fold what the pass just done delivered into the rate: the events that
- * committed between the start of the pass before it and its own start.
+ * Fold what the pass just done delivered into the rate: its events
+ * committed since the start of the last pass that delivered any.  Passes
+ * that delivered nothing (the worker's timers) are not counted, and the
+ * rate is the ratio of the decayed events to the decayed time, so that one
+ * short interval does not make a spike of it.
  */
 void
 pacing_pass_done(Pacing *pacing, int64 delivered)
 {
-	double		elapsed_ms;
+	double		elapsed_us;
 	double		keep;
 
-	if (pacing->previous_pass_at == 0 ||
-		pacing->last_pass_at <= pacing->previous_pass_at)
+	if (delivered <= 0)
 		return;
-	elapsed_ms = (pacing->last_pass_at - pacing->previous_pass_at) / 1000.0;
-	keep = exp(-elapsed_ms / PACING_WINDOW_MS);
-	pacing->events_per_s = keep * pacing->events_per_s +
-		(1.0 - keep) * (delivered * 1000.0 / elapsed_ms);
+	if (pacing->last_delivery_at != 0 &&
+		pacing->last_pass_at > pacing->last_delivery_at)
+	{
+		elapsed_us = pacing->last_pass_at - pacing->last_delivery_at;
+		keep = exp(-elapsed_us / (PACING_WINDOW_MS * 1000.0));
+		pacing->events = keep * pacing->events + delivered;
+		pacing->span_us = keep * pacing->span_us + elapsed_us;
+	}
+	pacing->last_delivery_at = pacing->last_pass_at;
 }
 
 /*
@@ -75,8 +82,8 @@ pacing_hold_us(const Pacing *pacing, TimestampTz now)
 	double		delay_us = emissions_coalesce_delay_ms * 1000.0;
 	TimestampTz due;
 
-	if (delay_us <= 0 || pacing->last_pass_at == 0 ||
-		pacing->events_per_s * delay_us / 1e6 < PACING_MIN_BATCH)
+	if (delay_us <= 0 || pacing->last_pass_at == 0 || pacing->span_us <= 0 ||
+		pacing->events / pacing->span_us * delay_us < PACING_MIN_BATCH)
 		return 0;
 	due = pacing->last_pass_at + (TimestampTz) delay_us;
 	return due > now ? (long) (due - now) : 0;

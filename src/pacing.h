@@ -14,8 +14,9 @@
 typedef struct Pacing
 {
 	TimestampTz last_pass_at;	/* start of the last pass; 0: none yet */
-	TimestampTz previous_pass_at;	/* start of the one before */
-	double		events_per_s;	/* arrival rate, decaying average */
+	TimestampTz last_delivery_at;	/* start of the last that delivered */
+	double		events;			/* events delivered, decaying */
+	double		span_us;		/* the time they came in, decaying */
 } Pacing;
 
 extern void pacing_pass_started(Pacing *pacing, TimestampTz now);
