@@ -12,8 +12,10 @@
  * Every partition must be a heap table: the storage layer keeps row
  * positions (TIDs) between transactions, compares them with the number of
  * blocks, bounds records by the size of a heap page and rotates partitions
- * by their size in blocks.  A partition of another access method is
- * refused, with an error that says how to fix it, when the cache is filled.
+ * by their size in blocks.  A partition whose access method is not served
+ * by PostgreSQL's heap handler (heap itself, or another name for it, as a
+ * 0.1 install under default_table_access_method may have made) is refused,
+ * with an error that says how to fix it, when the cache is filled.
  *
  * Rows are written the way PostgreSQL writes its own internal tables: a
  * tuple slot handed to the table access method (table_tuple_insert), then
@@ -37,6 +39,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -102,12 +105,19 @@ check_heap(Oid relid, const char *name, Oid schema)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			relam;
+	Oid			handler = InvalidOid;
 
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	relam = ((Form_pg_class) GETSTRUCT(tuple))->relam;
 	ReleaseSysCache(tuple);
-	if (relam != HEAP_TABLE_AM_OID)
+	tuple = SearchSysCache1(AMOID, ObjectIdGetDatum(relam));
+	if (HeapTupleIsValid(tuple))
+	{
+		handler = ((Form_pg_am) GETSTRUCT(tuple))->amhandler;
+		ReleaseSysCache(tuple);
+	}
+	if (handler != F_HEAP_TABLEAM_HANDLER)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("emissions table \"%s\" does not use the heap access method",
@@ -193,15 +203,21 @@ storage_writer_open(Oid relid)
 }
 
 /*
- * Insert one row, values in the table's column order (no NULLs), and its
- * index entries.
+ * Insert one row, values[0..natts) in the table's column order (no
+ * NULLs), and its index entries.
  */
 void
-storage_writer_insert(TableWriter *writer, Datum *values)
+storage_writer_insert(TableWriter *writer, Datum *values, int natts)
 {
 	TupleTableSlot *slot = writer->slot;
-	int			natts = RelationGetDescr(writer->rel)->natts;
 
+	if (RelationGetDescr(writer->rel)->natts != natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("emissions table \"%s\" has %d columns instead of %d",
+						RelationGetRelationName(writer->rel),
+						RelationGetDescr(writer->rel)->natts, natts),
+				 errhint("Recreate the extension with DROP EXTENSION and CREATE EXTENSION.")));
 	ExecClearTuple(slot);
 	memcpy(slot->tts_values, values, sizeof(Datum) * natts);
 	memset(slot->tts_isnull, 0, sizeof(bool) * natts);

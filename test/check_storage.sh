@@ -73,10 +73,23 @@ check_eq "the outbox gives its space back without vacuum (${size:-?} bytes)" \
 	yes "$small"
 
 # The storage layer keeps heap row positions and sizes: a partition of
-# another table access method (here a second name for heap's own handler)
-# is refused with a clear error when events are stored, never written.
+# another table access method is refused with a clear error when events
+# are stored, never written.  Another access method here is one whose
+# handler is not heap's (a second SQL function for heap's C function);
+# another name for heap's own handler is heap, and accepted.
 psql -X -q -v ON_ERROR_STOP=1 \
-	-c "CREATE ACCESS METHOD heap_copy TYPE TABLE HANDLER heap_tableam_handler" \
+	-c "CREATE ACCESS METHOD heap_alias TYPE TABLE HANDLER heap_tableam_handler" \
+	-c "ALTER TABLE emissions_outbox_0 SET ACCESS METHOD heap_alias" \
+	-c "ALTER TABLE emissions_outbox_1 SET ACCESS METHOD heap_alias" \
+	-c "ALTER TABLE emissions_outbox_2 SET ACCESS METHOD heap_alias"
+psql -X -q -c "SELECT emissions_start(), emissions_emit('alias.one')" >/dev/null
+check_eq "a partition whose access method is another name for heap is used" \
+	1 "$(delivered_value "SELECT count(*) FROM emissions_events(0, 100000)
+		WHERE type = 'alias.one'")"
+psql -X -q -v ON_ERROR_STOP=1 \
+	-c "CREATE FUNCTION other_handler(internal) RETURNS table_am_handler
+		LANGUAGE internal AS 'heap_tableam_handler'" \
+	-c "CREATE ACCESS METHOD heap_copy TYPE TABLE HANDLER other_handler" \
 	-c "ALTER TABLE emissions_outbox_0 SET ACCESS METHOD heap_copy" \
 	-c "ALTER TABLE emissions_outbox_1 SET ACCESS METHOD heap_copy" \
 	-c "ALTER TABLE emissions_outbox_2 SET ACCESS METHOD heap_copy"
