@@ -21,15 +21,7 @@
 #include "delivery_steps.h"
 #include "settings.h"
 
-/* The rows found so far. */
-typedef struct Collected
-{
-	MemoryContext cxt;
-	OutboxRow  *rows;
-	int			n;
-	int			cap;
-} Collected;
-
+/* Delivery order: by transaction id, then by row number within it. */
 static int
 row_cmp(const void *a, const void *b)
 {
@@ -43,21 +35,6 @@ row_cmp(const void *a, const void *b)
 	return (ra->seq > rb->seq) - (ra->seq < rb->seq);
 }
 
-/* Keep one row the scan found (an OutboxRowCallback). */
-static void
-keep_row(const OutboxRow *row, bytea *data, void *arg)
-{
-	Collected  *collected = (Collected *) arg;
-
-	if (collected->n == collected->cap)
-	{
-		collected->cap *= 2;
-		collected->rows = repalloc_huge(collected->rows,
-										sizeof(OutboxRow) * collected->cap);
-	}
-	collected->rows[collected->n++] = *row;
-}
-
 /*
  * The outbox rows visible to the active snapshot, sorted by (txid, seq),
  * into *rows (allocated in cxt); returns how many.
@@ -65,17 +42,13 @@ keep_row(const OutboxRow *row, bytea *data, void *arg)
 int
 delivery_collect(MemoryContext cxt, OutboxRow **rows)
 {
-	Collected	collected;
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	int			n = storage_outbox_rows(GetActiveSnapshot(), rows);
 
-	collected.cxt = cxt;
-	collected.n = 0;
-	collected.cap = 64;
-	collected.rows = MemoryContextAlloc(cxt, sizeof(OutboxRow) * collected.cap);
-	storage_outbox_scan(GetActiveSnapshot(), false, keep_row, &collected);
-	if (collected.n > 1)
-		qsort(collected.rows, collected.n, sizeof(OutboxRow), row_cmp);
-	*rows = collected.rows;
-	return collected.n;
+	MemoryContextSwitchTo(oldcxt);
+	if (n > 1)
+		qsort(*rows, n, sizeof(OutboxRow), row_cmp);
+	return n;
 }
 
 /*

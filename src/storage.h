@@ -28,7 +28,6 @@
 #include "datatype/timestamp.h"
 #include "storage/itemptr.h"
 #include "storage/lockdefs.h"
-#include "utils/relcache.h"
 #include "utils/snapshot.h"
 
 /* Partitions of the outbox and of the event log. */
@@ -131,6 +130,7 @@ extern void storage_outbox_end_write(OutboxWriter *writer);
 /* storage_outbox.c: readers and the worker */
 extern void storage_outbox_scan(Snapshot snapshot, bool with_data,
 								OutboxRowCallback callback, void *arg);
+extern int	storage_outbox_rows(Snapshot snapshot, OutboxRow **rows);
 extern OutboxAccess *storage_outbox_open(LOCKMODE lockmode);
 extern bool storage_outbox_fetch(OutboxAccess *access, const OutboxRow *row,
 								 Snapshot snapshot, bytea **data,
@@ -164,7 +164,8 @@ extern void storage_maintain(StoreState *state, TimestampTz now);
 /* Within the storage layer. */
 typedef struct TableWriter TableWriter;
 extern TableWriter *storage_writer_open(Oid relid);
-extern void storage_writer_insert(TableWriter *writer, Datum *values);
+extern void storage_writer_insert(TableWriter *writer, Datum *values,
+								  int natts);
 extern void storage_writer_close(TableWriter *writer);
 extern void storage_save_log_state(const StoreState *state);
 

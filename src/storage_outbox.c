@@ -35,6 +35,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -101,7 +102,7 @@ storage_outbox_write(OutboxWriter *writer, const OutboxRecord *record)
 	values[Anum_outbox_depth - 1] = Int16GetDatum(record->depth);
 	values[Anum_outbox_part - 1] = Int16GetDatum((int16) writer->part);
 	values[Anum_outbox_data - 1] = PointerGetDatum(record->data);
-	storage_writer_insert(writer->table, values);
+	storage_writer_insert(writer->table, values, Natts_outbox);
 }
 
 /* Close what storage_outbox_begin_write opened, keeping the lock. */
@@ -140,19 +141,22 @@ read_row(TupleTableSlot *slot, int part, OutboxRow *row)
 /*
  * Call callback for every outbox row visible to snapshot, but those of the
  * caller's own transaction, partition by partition; with with_data, also
- * pass the row's events, detoasted (in the current memory context, which
- * the callback may reset between rows only if it allocated nothing else
- * there).  The partitions are locked (AccessShareLock) only during the
- * scan.
+ * pass the row's events, detoasted.  The callback runs in a memory context
+ * reset after each row: what it keeps must go to memory of its own.  The
+ * partitions are locked (AccessShareLock) only during the scan.
  */
 void
 storage_outbox_scan(Snapshot snapshot, bool with_data,
 					OutboxRowCallback callback, void *arg)
 {
 	Oid			parts[STORE_PARTITIONS];
+	MemoryContext row_cxt;
+	MemoryContext oldcxt;
 	int			p;
 
 	storage_partitions(STORE_OUTBOX, parts);
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "emissions outbox scan",
+									ALLOCSET_DEFAULT_SIZES);
 	for (p = 0; p < STORE_PARTITIONS; p++)
 	{
 		Relation	rel = table_open(parts[p], AccessShareLock);
@@ -167,6 +171,7 @@ storage_outbox_scan(Snapshot snapshot, bool with_data,
 			read_row(slot, p, &row);
 			if (own_transaction(row.txid))
 				continue;
+			oldcxt = MemoryContextSwitchTo(row_cxt);
 			if (with_data)
 			{
 				bool		isnull;
@@ -175,11 +180,54 @@ storage_outbox_scan(Snapshot snapshot, bool with_data,
 													&isnull));
 			}
 			callback(&row, data, arg);
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(row_cxt);
 		}
 		ExecDropSingleTupleTableSlot(slot);
 		table_endscan(scan);
 		table_close(rel, AccessShareLock);
 	}
+	MemoryContextDelete(row_cxt);
+}
+
+/* The rows a storage_outbox_rows call has found so far. */
+typedef struct FoundRows
+{
+	OutboxRow  *rows;
+	int			n;
+	int			cap;
+} FoundRows;
+
+/* Keep one row a scan found (an OutboxRowCallback). */
+static void
+keep_row(const OutboxRow *row, bytea *data, void *arg)
+{
+	FoundRows  *found = (FoundRows *) arg;
+
+	if (found->n == found->cap)
+	{
+		found->cap *= 2;
+		found->rows = repalloc_huge(found->rows, sizeof(OutboxRow) * found->cap);
+	}
+	found->rows[found->n++] = *row;
+}
+
+/*
+ * The outbox rows visible to snapshot, but those of the caller's own
+ * transaction, into *rows (allocated in the current memory context), in no
+ * particular order; returns how many.
+ */
+int
+storage_outbox_rows(Snapshot snapshot, OutboxRow **rows)
+{
+	FoundRows	found;
+
+	found.n = 0;
+	found.cap = 64;
+	found.rows = palloc(sizeof(OutboxRow) * found.cap);
+	storage_outbox_scan(snapshot, false, keep_row, &found);
+	*rows = found.rows;
+	return found.n;
 }
 
 /*

@@ -48,23 +48,7 @@ typedef struct WaitedRows
 {
 	OutboxRow  *rows;
 	int			n;
-	int			cap;
 } WaitedRows;
-
-/* Note one outbox row to wait for (an OutboxRowCallback). */
-static void
-note_row(const OutboxRow *row, bytea *data, void *arg)
-{
-	WaitedRows *waited = (WaitedRows *) arg;
-
-	if (waited->n == waited->cap)
-	{
-		waited->cap *= 2;
-		waited->rows = repalloc_huge(waited->rows,
-									 sizeof(OutboxRow) * waited->cap);
-	}
-	waited->rows[waited->n++] = *row;
-}
 
 /* Keep in waited only the rows still visible to a fresh snapshot. */
 static void
@@ -90,10 +74,7 @@ collect_visible(WaitedRows *waited)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
-	waited->cap = 16;
-	waited->n = 0;
-	waited->rows = palloc(sizeof(OutboxRow) * waited->cap);
-	storage_outbox_scan(snapshot, false, note_row, waited);
+	waited->n = storage_outbox_rows(snapshot, &waited->rows);
 	UnregisterSnapshot(snapshot);
 }
 
