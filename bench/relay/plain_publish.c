@@ -12,7 +12,9 @@
  * (upper case) taking SUBJECT.>, and publishes every event to
  * SUBJECT.<type> with js_PublishAsync, Nats-Msg-Id "bench:ID", at most
  * MAX_IN_FLIGHT unacknowledged, until JetStream acknowledged them all.
- * Prints "EVENTS SECONDS" for the publishing alone.
+ * Prints "EVENTS PUBLISH_SECONDS READ_SECONDS": the publishing alone, and
+ * the reading of the events from PostgreSQL before it (one query, the
+ * relay's columns in text form), what the relay pays on top.
  *
  *-------------------------------------------------------------------------
  */
@@ -51,6 +53,7 @@ main(int argc, char **argv)
 	const char *params[2];
 	int			rows;
 	double		start;
+	double		read_s;
 
 	if (argc != 7)
 	{
@@ -62,6 +65,17 @@ main(int argc, char **argv)
 	params[0] = argv[4];
 	params[1] = argv[5];
 	PQclear(PQexec(conn, "SET TimeZone = 'UTC'"));
+	start = now_s();
+	res = PQexecParams(conn, "SELECT id, type, payload, metadata, emitted_at, "
+					   "txid FROM emissions_events($1, $2)",
+					   2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		fprintf(stderr, "plain_publish: %s", PQerrorMessage(conn));
+		return 1;
+	}
+	read_s = now_s() - start;
+	PQclear(res);
 	res = PQexecParams(conn,
 					   "SELECT id, type, pg_catalog.format('{\"id\": %s, "
 					   "\"type\": %s, \"payload\": %s, \"metadata\": %s, "
@@ -137,7 +151,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		jsStreamInfo_Destroy(si);
-		printf("%d %.3f\n", rows, elapsed);
+		printf("%d %.3f %.3f\n", rows, elapsed, read_s);
 	}
 	PQclear(res);
 	PQfinish(conn);
