@@ -99,7 +99,12 @@ storage_report_not_installed(void)
 			 errhint("Run CREATE EXTENSION emissions.")));
 }
 
-/* Refuse the partition name (relid) unless it is a heap table. */
+/*
+ * Refuse the partition name (relid) unless its access method is heap's: one
+ * whose handler is heap_tableam_handler (a copy of heap made with CREATE
+ * ACCESS METHOD stores the same tuples, so a 0.1 table made with one is
+ * used as it is until the upgrade to 0.2 declares it heap).
+ */
 static void
 check_heap(Oid relid, const char *name, Oid schema)
 {
