@@ -12,7 +12,8 @@
 #
 # Every relative link of these files must lead to a file, and its #anchor,
 # if any, to a heading of that file; and docs/testing.md's table must name
-# every test of test/tests.list.
+# every test of test/tests.list; META.json must parse and name the
+# current release.
 #
 # Two marks, in HTML comments (invisible on GitHub and in any renderer):
 #   <!-- not run: REASON -->  on the line before a ```sql fence: the block
@@ -149,6 +150,24 @@ for doc in README.md CHANGELOG.md docs/*.md; do
 	check_eq "$doc: every delivery its samples caused succeeded" 0 "$failures"
 	psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE $db"
 done
+
+# META.json (PGXN) parses, and names the release emissions.control makes
+# the default and a SQL script that exists.
+default_version="$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" emissions.control)"
+meta="$(psql -X -At -v ON_ERROR_STOP=1 -v meta="$(cat META.json)" 2>&1 <<'SQL'
+SELECT m->'meta-spec'->>'version', m->>'version', m->>'license',
+       m->'provides'->'emissions'->>'version', m->'provides'->'emissions'->>'file'
+  FROM (SELECT :'meta'::jsonb AS m) AS s;
+SQL
+)" || true
+IFS='|' read -r spec version license provides_version file <<<"$meta"
+check_eq "META.json parses, meta-spec 1.0.0" 1.0.0 "$spec"
+check_eq "META.json's version is emissions.control's default_version" \
+	"$default_version.0" "$version"
+check_eq "META.json provides emissions at that version" "$version" \
+	"$provides_version"
+check_eq "META.json's license is the PostgreSQL License" postgresql "$license"
+check "META.json's file exists ($file)" test -f "${file:-/nonexistent}"
 
 # docs/testing.md's table of every test names each test of test/tests.list.
 unlisted=""
