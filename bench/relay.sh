@@ -31,10 +31,12 @@
 #    request and then --batch 100, idle.
 #
 # Prints a Markdown report, also written to bench/results/relay-DATE.md.
-# Usage: bash bench/relay.sh      (as root; ~2 minutes on 2 cores)
+# Usage: bash bench/relay.sh      (as root; ~3 minutes on 2 cores)
 # Environment: EVENTS (200000), LOAD_RATE (200 transactions/s),
-# MAX_IN_FLIGHT (4096), SAMPLES (1000), HOOK_EVENTS (20000), RELAY_OPTS
-# (more options for the JetStream relay, e.g. "--page 5000").
+# MAX_IN_FLIGHT (16384), SAMPLES (1000), HOOK_EVENTS (20000), ROUNDS (3:
+# rounds of the plain publisher then the relay, each on the same events;
+# the median ratio is the figure), RELAY_OPTS
+# (more options for the JetStream relay, e.g. "--page 10000").
 # shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
@@ -48,9 +50,10 @@ source "$top/test/helpers/relay.sh"
 
 EVENTS="${EVENTS:-200000}"
 LOAD_RATE="${LOAD_RATE:-200}"
-MAX_IN_FLIGHT="${MAX_IN_FLIGHT:-4096}"
+MAX_IN_FLIGHT="${MAX_IN_FLIGHT:-16384}"
 SAMPLES="${SAMPLES:-1000}"
 HOOK_EVENTS="${HOOK_EVENTS:-20000}"
+ROUNDS="${ROUNDS:-3}"
 
 prepare
 cluster_start "shared_preload_libraries = 'emissions'" \
@@ -95,7 +98,7 @@ print("%.2f %.2f" % (p(0.50), p(0.99)))' "$1" "$2"
 }
 
 # 1. The backlog, and the load.
-first_id="$(q "SELECT emissions_subscribe('bench_relay')")"
+first_id="$(q "SELECT COALESCE(max(last_event_id), 0) FROM emissions_stats")"
 echo "# committing $EVENTS events" >&2
 for _ in $(seq 1 $((EVENTS / 10000))); do
 	q "BEGIN; SELECT emissions_start();
@@ -109,6 +112,12 @@ last_id="$(q "SELECT max(id) FROM emissions_events($first_id, 2147483647)")"
 events=$((last_id - first_id))
 q "SELECT emissions_subscribe('bench_hook', $first_id),
 	      emissions_subscribe('bench_batch', $first_id)" >/dev/null
+for round in $(seq 1 "$ROUNDS"); do
+	q "SELECT emissions_subscribe('bench_relay_$round', $first_id)" >/dev/null
+done
+rows=""
+ratios=""
+relay_rates=""
 
 cat >"$work/load.sql" <<'SQL'
 BEGIN;
@@ -122,34 +131,51 @@ load_pid=$!
 register_pid "$load_pid"
 sleep 2
 
-echo "# plain libnats publisher" >&2
-read -r plain_events plain_s read_s < <("$work/plain_publish" "$conninfo" "$url" \
-	plain "$first_id" "$events" "$MAX_IN_FLIGHT")
-echo "# emissions_relay" >&2
-start="$(now)"
-# shellcheck disable=SC2086  # RELAY_OPTS holds several options
-emissions_relay -d "$conninfo" -s bench_relay --to "$url/relay" \
-	--create-stream --max-in-flight "$MAX_IN_FLIGHT" ${RELAY_OPTS:+$RELAY_OPTS} \
-	2>>"$work/relay.err" &
-relay_pid=$!
-register_pid "$relay_pid"
-wait_position bench_relay "$last_id"
-relay_s="$(calc '%.3f' "$(now) - $start")"
-plain_rate="$(calc '%.0f' "$plain_events / $plain_s")"
-read_rate="$(calc '%.0f' "$plain_events / $read_s")"
-relay_rate="$(calc '%.0f' "$events / $relay_s")"
-ratio="$(calc '%.2f' "$relay_rate / $plain_rate")"
+# A round: the plain publisher, then the relay on subscription bench_relay_N
+# (left running after the last round, for the latency).
+for round in $(seq 1 "$ROUNDS"); do
+	echo "# round $round: plain libnats publisher" >&2
+	read -r plain_events plain_s read_s < <("$work/plain_publish" \
+		"$conninfo" "$url" "plain$round" "$first_id" "$events" \
+		"$MAX_IN_FLIGHT")
+	echo "# round $round: emissions_relay" >&2
+	start="$(now)"
+	# shellcheck disable=SC2086  # RELAY_OPTS holds several options
+	emissions_relay -d "$conninfo" -s "bench_relay_$round" \
+		--to "$url/relay$round" --create-stream \
+		--max-in-flight "$MAX_IN_FLIGHT" ${RELAY_OPTS:+$RELAY_OPTS} \
+		2>>"$work/relay.err" &
+	relay_pid=$!
+	register_pid "$relay_pid"
+	wait_position "bench_relay_$round" "$last_id"
+	relay_s="$(calc '%.3f' "$(now) - $start")"
+	if [ "$round" -lt "$ROUNDS" ]; then
+		kill -TERM "$relay_pid"
+		wait "$relay_pid" || true
+	fi
+	plain_rate="$(calc '%.0f' "$plain_events / $plain_s")"
+	read_rate="$(calc '%.0f' "$plain_events / $read_s")"
+	relay_rate="$(calc '%.0f' "$events / $relay_s")"
+	ratio="$(calc '%.2f' "$relay_rate / $plain_rate")"
+	rows+="| $round | $plain_rate | $relay_rate | **$ratio** | $read_rate |"$'\n'
+	ratios+="$ratio"$'\n'
+	relay_rates+="$relay_rate"$'\n'
+done
+ratio="$(printf '%s' "$ratios" | median)"
+relay_rate="$(printf '%s' "$relay_rates" | median)"
 
 # 2. Latency under load, then idle.
 echo "# latency under load" >&2
-"$work/latency" "$conninfo" "$url" relay "$SAMPLES" 2000 >"$work/lat_load"
+"$work/latency" "$conninfo" "$url" "relay$ROUNDS" "$SAMPLES" 2000 \
+	>"$work/lat_load"
 read -r load_p50 load_p99 < <(percentiles "$work/lat_load" 2)
 read -r load_n50 load_n99 < <(percentiles "$work/lat_load" 1)
 kill "$load_pid"
 wait "$load_pid" 2>/dev/null || true
 sleep 2
 echo "# latency idle" >&2
-"$work/latency" "$conninfo" "$url" relay "$SAMPLES" 2000 >"$work/lat_idle"
+"$work/latency" "$conninfo" "$url" "relay$ROUNDS" "$SAMPLES" 2000 \
+	>"$work/lat_idle"
 read -r idle_p50 idle_p99 < <(percentiles "$work/lat_idle" 2)
 read -r idle_n50 idle_n99 < <(percentiles "$work/lat_idle" 1)
 kill -TERM "$relay_pid"
@@ -189,15 +215,15 @@ report="$(report_file relay)"
 	echo
 	echo "## Into JetStream, under producer load (pgbench -R $LOAD_RATE: transactions/s of 10 events)"
 	echo
-	echo "| publisher | events | seconds | events/s |"
-	echo "|---|---:|---:|---:|"
-	echo "| plain libnats (js_PublishAsync, events in memory) | $plain_events | $plain_s | $plain_rate |"
-	echo "| emissions_relay (read, publish, ack, subscription acked) | $events | $relay_s | $relay_rate |"
-	echo "| for reference: reading them from PostgreSQL alone (one query) | $plain_events | $read_s | $read_rate |"
+	echo "$events events a round; events/s:"
 	echo
-	echo "relay / plain: **$ratio** (goal >= 0.8: $(verdict "$ratio" '>=' 0.8));" \
-		"relay $relay_rate events/s (goal >= 30000: $(verdict "$relay_rate" '>=' 30000));" \
-		"max in flight $MAX_IN_FLIGHT"
+	echo "| round | plain libnats (js_PublishAsync, events in memory) | emissions_relay (read, publish, confirmed, acked) | relay / plain | for reference: reading them from PostgreSQL (one query) |"
+	echo "|---|---:|---:|---:|---:|"
+	printf '%s' "$rows"
+	echo
+	echo "median relay / plain: **$ratio** (goal >= 0.8: $(verdict "$ratio" '>=' 0.8));" \
+		"median relay $relay_rate events/s (goal >= 30000: $(verdict "$relay_rate" '>=' 30000));" \
+		"max in flight $MAX_IN_FLIGHT${RELAY_OPTS:+; relay options $RELAY_OPTS}"
 	echo
 	echo "## Latency, COMMIT to the event coming out of the stream ($SAMPLES samples each)"
 	echo

@@ -27,8 +27,8 @@
 RelayOptions opts = {
 	.channel = "emissions",
 	.format = FORMAT_ENVELOPE,
-	.page = 1000,
-	.max_in_flight = 4096,
+	.page = 5000,
+	.max_in_flight = 16384,
 	.batch = 1,
 	.timeout_ms = 10000,
 	.max_attempts = 5,
@@ -65,7 +65,7 @@ usage(void)
 		   "                            dots as underscores)\n"
 		   "      --create-stream       create the stream when missing\n"
 		   "      --duplicate-window=S  its duplicate window, seconds (default: 120)\n"
-		   "      --max-in-flight=N     unconfirmed publishes at most (default: 4096)\n"
+		   "      --max-in-flight=N     unconfirmed publishes at most (default: 16384)\n"
 		   "      --nats-creds=FILE     credentials file (JWT and NKey seed)\n"
 		   "      --nats-ca=FILE        CA certificates to trust (PEM); implies TLS\n"
 		   "      --nats-cert=FILE      client certificate (PEM), with --nats-key=FILE\n\n");
@@ -79,7 +79,7 @@ usage(void)
 		   "      --dead-letter=FILE    then append the events to FILE and go on,\n"
 		   "                            instead of stopping\n\n");
 	printf("Running:\n"
-		   "      --page=N              events read per query (default: 1000)\n"
+		   "      --page=N              events read per query (default: 5000)\n"
 		   "      --timeout=SECONDS     longest wait for a confirmation (default: 10)\n"
 		   "      --progress            log rate and lag every 5 seconds\n"
 		   "      --help                show this help, then exit\n\n"
