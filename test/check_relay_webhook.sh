@@ -8,8 +8,9 @@
 # first arrivals are in id order), each repeat with the same
 # Idempotency-Key, every body signed with HMAC-SHA256 that the receiver
 # verifies (and a wrong secret does not), with the extra headers of
-# --header-file.  --batch sends JSON arrays (CloudEvents' batched mode with
-# --format cloudevents); --format cloudevents alone uses the binary mode
+# --header-file, and --progress logs its rate and lag.  --batch sends JSON
+# arrays (CloudEvents' batched mode with --format cloudevents);
+# --format cloudevents alone uses the binary mode
 # (ce-* headers, the payload as body, traceparent from the metadata).  A
 # receiver that refuses (400) stops the relay after --max-attempts with a
 # message and status 1, the subscription left before the event; with
@@ -111,10 +112,13 @@ PY
 
 # 1. A receiver misbehaving at random, one event per request.
 receiver chaos --chaos 25 --secret-file "$work/secret"
+started=$SECONDS
 relay_bg "$chaos" chaos --secret-file "$work/secret" \
-	--header-file "$work/headers" --timeout 1
+	--header-file "$work/headers" --timeout 1 --progress
 check "the relay gets every event through a misbehaving receiver" \
 	wait_caught_up chaos 90
+# Long enough for a --progress line (every 5 s).
+[ $((SECONDS - started)) -ge 6 ] || sleep $((6 - (SECONDS - started)))
 relay_stop
 check_eq "SIGTERM ends the relay with status 0" 0 "$relay_status"
 check_log "every event was accepted at least once" "$chaos" '
@@ -136,6 +140,9 @@ check_log "the receiver answered badly at times, and the relay tried again" \
 bad = [r for r in records if r["outcome"] not in (200, 204)]
 if not bad or len(records) <= len(events):
     problems.append("%d requests, %d bad answers" % (len(records), len(bad)))'
+check "--progress logs the rate, the position and the lag" \
+	grep -qE 'UTC emissions_relay: relayed [0-9]+ events \([0-9]+/s\), position [0-9]+, lag [0-9]+ events' \
+	"$chaos/relay.err"
 check "the retries are logged with the receiver's answer" \
 	grep -qE 'sending event [0-9]+ failed \((HTTP status|Timeout|.*timed out|Empty reply|Recv failure|Server returned nothing)' \
 	"$chaos/relay.err"
