@@ -11,12 +11,12 @@
 # forwards only matching types and still acknowledges the rest;
 # --format cloudevents publishes valid CloudEvents 1.0 JSON with the
 # traceparent from the metadata.  Credentials come in the URL of a file
-# (--to-file).  SIGTERM ends it with status 0 after the
+# (--to-file); TLS with the CA of --nats-ca.  SIGTERM ends it with status 0 after the
 # acknowledgement, log lines carry timestamps, and what cannot work is
 # refused with a message and status 1: no stream without --create-stream,
 # a stream that does not take the subject, an unknown scheme, HTTP options
 # on a NATS target, a missing subscription, a server that refuses the
-# credentials.
+# credentials, a server certificate not trusted.
 # shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
@@ -40,6 +40,7 @@ SELECT emissions_subscribe('to_nats', 0);
 SELECT emissions_subscribe('typed', 0);
 SELECT emissions_subscribe('cloud', 0);
 SELECT emissions_subscribe('secured', 0);
+SELECT emissions_subscribe('tls', 0);
 BEGIN;
 SELECT emissions_start();
 SELECT count(emissions_emit(CASE g % 3 WHEN 0 THEN 'order.created'
@@ -192,7 +193,28 @@ relay_stop
 check_eq "the secured stream holds every event" 150 \
 	"$("$work/stream_dump" "$secured_url" AUTH | wc -l)"
 
-# 6. Refusals: status 1 and a message naming the problem.
+# 6. TLS: a server with a certificate of a CA of our own, trusted with
+# --nats-ca.
+relay_workdir tls
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/ca.key" \
+	-out "$tls/ca.pem" -days 2 -subj "/CN=relay test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$tls/server.key" \
+	-out "$tls/server.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$tls/ext.cnf"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" \
+	-CAkey "$tls/ca.key" -CAcreateserial -out "$tls/server.pem" -days 2 \
+	-extfile "$tls/ext.cnf" 2>/dev/null
+nats_start "$tls" --tls --tlscert "$tls/server.pem" --tlskey "$tls/server.key"
+tls_url="tls://127.0.0.1:$(cat "$tls/nats.port")"
+"$relay" -d "dbname=postgres" -s tls --to "$tls_url/tls" --create-stream \
+	--nats-ca "$tls/ca.pem" 2>>"$work/relay.err" &
+relay_pid=$!
+register_pid "$relay_pid"
+check "over TLS, with the CA of --nats-ca, the relay catches up" \
+	wait_caught_up tls 30
+relay_stop
+
+# 7. Refusals: status 1 and a message naming the problem.
 refused_url="nats://127.0.0.1:$(cat "$secured/nats.port")/auth"
 # Run the relay in the foreground; check its status is 1 and its stderr
 # matches regex $2: refused DESC REGEX OPTION...
@@ -222,6 +244,8 @@ refused "a missing subscription is refused with the server's message" \
 	'no_such_sub' -s no_such_sub --to "$url/events" --stream EVENTS
 refused "no --to is refused" 'no target' -s to_nats
 refused "a server that refuses the credentials stops the relay" \
-	'refused the connection' -s secured --to "$refused_url"
+	'cannot be made \(its credentials' -s secured --to "$refused_url"
+refused "a server whose certificate is not trusted stops the relay" \
+	'SSL handshake error.*|cannot be made' -s tls --to "$tls_url/tls"
 
 done_testing

@@ -41,12 +41,13 @@ become_root() {
 
 # Install with apt-get the packages the build needs, only those missing:
 # the server's headers and a compiler; for emissions_relay, the NATS C
-# client, libcurl, OpenSSL and pkg-config, and for its tests nats-server
-# and python3 (the webhook test receiver).
+# client, libcurl, OpenSSL and pkg-config, and for its tests nats-server,
+# python3 (the webhook test receiver) and openssl (certificates).
 install_missing() {
 	local p missing=()
 	for p in "postgresql-server-dev-$PG_MAJOR" make gcc libnats-dev \
-		libcurl4-openssl-dev libssl-dev pkgconf nats-server python3; do
+		libcurl4-openssl-dev libssl-dev pkgconf nats-server python3 \
+		openssl; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 			grep -q 'ok installed' || missing+=("$p")
 	done

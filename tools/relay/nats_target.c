@@ -439,7 +439,8 @@ connect_target(void)
 		nc = NULL;
 		if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
 			s == NATS_SSL_ERROR)
-			relay_fatal("stopping: the NATS server refused the connection");
+			relay_fatal("stopping: the connection to the NATS server cannot "
+						"be made (its credentials or its TLS set-up)");
 		return false;
 	}
 	jsOptions_Init(&jo);
