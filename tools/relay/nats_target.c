@@ -591,6 +591,7 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 	long long	cursor;			/* the last event read */
 	bool		caught_up = false;
 	bool		reading = false;	/* a read is in progress */
+	int			min_read;		/* the smallest read worth starting */
 	int			read_max = 0;	/* its size */
 	int64_t		last_ack_ms = relay_now_ms();
 	Buf			body = {0},
@@ -599,6 +600,9 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 
 	parse_target(opts.to);
 	ring_cap = opts.max_in_flight;
+	min_read = (opts.page < ring_cap ? opts.page : ring_cap) / 2;
+	if (min_read < 1)
+		min_read = 1;
 	ring = calloc(ring_cap, sizeof(Slot));
 	if (ring == NULL || pipe(wake_pipe) != 0 ||
 		fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK) != 0 ||
@@ -668,10 +672,12 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 
 		/*
 		 * Read and publish what fits in flight; while a full page is
-		 * published, the next one is read.
+		 * published, the next one is read.  A read costs about the same
+		 * whatever its size, so none is started for less than half a page
+		 * of room: the answers that make room come first.
 		 */
 		room = ring_room();
-		if (!caught_up && room > 0)
+		if (!caught_up && (reading ? room > 0 : room >= min_read))
 		{
 			EventPage	page;
 			SourceResult r = SOURCE_OK;
@@ -702,7 +708,7 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 				}
 				last_ack_ms = relay_now_ms();
 			}
-			if (!caught_up && room - page.count > 0)
+			if (!caught_up && room - page.count >= min_read)
 			{
 				int			next = room - page.count;
 
