@@ -12,7 +12,13 @@
 # emissions_wait_delivered() waits for the rest.  Two runs: the default
 # NOTIFY adapter alone (nobody listening), then with a table adapter added
 # (emissions_add_adapter('sink', 'table', 'bench_sink')), whose rows are
-# counted afterwards: each event exactly once.
+# counted afterwards: each event exactly once.  With BACKLOG=N, between the
+# two, a backlog run measures the worker alone: a session locks the event
+# log against writes (LOCK TABLE emissions_log IN SHARE MODE: readers such
+# as emissions_stats go on), so the worker stops at its first delivery;
+# the producers commit N events (pgbench -t); the lock is
+# released, and the time the worker takes to deliver them all gives its
+# drain rate, with no producer competing (NOTIFY adapter alone).
 #
 # Prints a Markdown report (also written to bench/results/drain-DATE.md):
 # producer events/s, delivered events/s during the run and to the end of the
@@ -28,7 +34,8 @@
 # 60), CLIENTS (8), EVENTS (events per transaction, 1 or 10), WAIT (seconds
 # emissions_wait_delivered() may take, 300), BENCH_RAW (a file to copy each
 # run's figures to, the tab-separated lines of runs.tsv described at
-# run_drain; bench/versions.sh reads it).
+# run_drain; bench/versions.sh reads it), BACKLOG (events of the backlog
+# run, 0: none).
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/../test/lib.sh"
@@ -42,6 +49,7 @@ CLIENTS="${CLIENTS:-8}"
 WAIT="${WAIT:-300}"
 JOBS=$((CLIENTS > 1 ? 2 : 1))
 EVENTS="${EVENTS:-1}"
+BACKLOG="${BACKLOG:-0}"
 case "$EVENTS" in
 1 | 10) ;;
 *) echo "EVENTS must be 1 or 10" >&2; exit 2 ;;
@@ -143,8 +151,60 @@ run_drain() {
 		"$p1 at the end, growth $slope/s; drained $(calc "%.1f" "$t2 - $t1") s later" >&2
 }
 
+# The backlog run: run_backlog N.  Writes $CLUSTER/backlog.tsv, one line
+# in runs.tsv's layout: key "backlog", events, producer events/s 0 (they
+# are done when the drain starts), then the drain's seconds as the run's
+# duration, the backlog (events pending when the lock goes) as pending,
+# delivered and max backlog, slope 0, the drain's seconds again (drain and
+# total), -, -, whether all were delivered, the worker's CPU seconds.
+run_backlog() {
+	local n="$1" tx out="$CLUSTER/pgbench-backlog.out" status=0 holder
+	local wpid pending t0 t1 c0 c1 d0 d1 ok events
+	tx=$(((n + EVENTS * CLIENTS - 1) / (EVENTS * CLIENTS)))
+	q "TRUNCATE bench_orders"
+	q "CHECKPOINT"
+	psql -X -q -c "BEGIN" -c "LOCK TABLE emissions_log IN SHARE MODE" \
+		-c "SELECT pg_sleep(3600)" >/dev/null 2>&1 &
+	holder=$!
+	for _ in $(seq 1 100); do
+		[ "$(q "SELECT count(*) FROM pg_stat_activity
+			WHERE query = 'SELECT pg_sleep(3600)'")" -gt 0 ] && break
+		sleep 0.1
+	done
+	echo "# backlog: the log locked, pgbench -M prepared -c $CLIENTS -j $JOBS -t $tx, ${SCRIPT##*/}" >&2
+	d0="$(stats_col events_delivered)"
+	"$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$JOBS" -t "$tx" -f "$SCRIPT" \
+		>"$out" 2>&1 || status=$?
+	pgbench_ok "$out" "$status" || broken=1
+	events=$(($(pgbench_xacts "$out") * EVENTS))
+	pending="$(stats_col events_pending)"
+	wpid="$(stats_col worker_pid)"
+	c0="$(cpu_secs "${wpid:-0}")"
+	t0="$(now)"
+	q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+		WHERE query = 'SELECT pg_sleep(3600)'" >/dev/null
+	ok="$(q "SELECT emissions_wait_delivered('$WAIT s')")"
+	t1="$(now)"
+	c1="$(cpu_secs "${wpid:-0}")"
+	d1="$(stats_col events_delivered)"
+	wait "$holder" || true
+	if [ "$ok" != t ] || [ "$((d1 - d0))" -ne "$events" ] ||
+		[ "$pending" -ne "$events" ]; then
+		echo "# BROKEN: backlog: $events events produced, $pending pending when" \
+			"the lock went, $((d1 - d0)) delivered (wait: $ok)" >&2
+		broken=1
+	fi
+	printf '%s\t%s\t0\t%s\t%s\t%s\t%s\t%s\t0\t%s\t%s\t-\t-\t%s\t%s\n' \
+		backlog "$events" "$(calc "%.3f" "$t1 - $t0")" "$pending" \
+		"$((d1 - d0))" "$((d1 - d0))" "$pending" "$(calc "%.3f" "$t1 - $t0")" \
+		"$(calc "%.3f" "$t1 - $t0")" "$ok" "$(calc "%.2f" "$c1 - $c0")" \
+		>"$CLUSTER/backlog.tsv"
+	echo "# backlog: $pending events delivered in $(calc "%.2f" "$t1 - $t0") s" >&2
+}
+
 : >"$CLUSTER/runs.tsv"
 run_drain notify
+[ "$BACKLOG" -le 0 ] || run_backlog "$BACKLOG"
 q "SELECT emissions_add_adapter('sink', 'table', 'bench_sink')" >/dev/null
 run_drain table
 
@@ -172,6 +232,15 @@ report="$(report_file drain)"
 			"$(calc "%.0f" "($dtot > 0 ? 1e6 * $wcpu / $dtot : 0)") us |"
 	done <"$CLUSTER/runs.tsv"
 	echo
+	if [ -s "$CLUSTER/backlog.tsv" ]; then
+		IFS=$'\t' read -r _ events _ dur p1 _ dtot _ _ _ _ _ _ _ wcpu \
+			<"$CLUSTER/backlog.tsv"
+		echo
+		echo "Backlog: $p1 events committed while the event log was locked, then" \
+			"delivered in $dur s: $(calc "%.0f" "$dtot / $dur") events/s, worker CPU" \
+			"$wcpu s ($(calc "%.0f" "($dtot > 0 ? 1e6 * $wcpu / $dtot : 0)") us per event)."
+	fi
+	echo
 	echo "events_delivered counts what emissions_stats reports; bench_sink held" \
 		"$(awk -F '\t' '$1 == "table" { print $12 " rows (" $13 " distinct ids) for " $2 " events" }' "$CLUSTER/runs.tsv")."
 	echo
@@ -196,7 +265,9 @@ report="$(report_file drain)"
 } | tee "$report"
 echo
 echo "# report written to ${report#"$top"/}"
-[ -z "${BENCH_RAW:-}" ] || cp "$CLUSTER/runs.tsv" "$BENCH_RAW"
+[ -z "${BENCH_RAW:-}" ] ||
+	cat "$CLUSTER/runs.tsv" "$CLUSTER/backlog.tsv" >"$BENCH_RAW" 2>/dev/null ||
+	cp "$CLUSTER/runs.tsv" "$BENCH_RAW"
 
 if [ "$broken" -ne 0 ]; then
 	echo "# BROKEN: the benchmark itself had errors (see the messages above)" >&2

@@ -30,7 +30,9 @@
 # (seconds of load, 60; sampling under load stops 5 s before it ends),
 # LOAD_CLIENTS (4), SCALE (pgbench scale, 10), GAP_US (pause before each
 # sample, 1000), KINDS (all; a comma-separated list of emissions, direct and
-# direct_write, or both = emissions,direct; "direct" needs no worker).
+# direct_write, or both = emissions,direct; "direct" needs no worker),
+# BENCH_RAW (a file to copy the figures to: per phase and kind, the phase
+# then the fields fig() lists below, tab-separated; bench/refs.sh reads it).
 set -euo pipefail
 # shellcheck source=test/lib.sh
 source "$(dirname "$0")/../test/lib.sh"
@@ -149,6 +151,11 @@ report="$(report_file latency)"
 } | tee "$report"
 echo
 echo "# report written to ${report#"$top"/}"
+if [ -n "${BENCH_RAW:-}" ]; then
+	for phase in idle load; do
+		sed "s/^/$phase\t/" "$CLUSTER/$phase.tsv"
+	done >"$BENCH_RAW"
+fi
 
 if [ "$broken" -ne 0 ] || [ "$lost" -ne 0 ]; then
 	echo "# the benchmark itself had errors ($lost notifications never arrived)" >&2
