@@ -146,7 +146,6 @@ extern void storage_log_append(LogWriter *writer, int64 first_id,
 extern void storage_log_close(LogWriter *writer);
 extern void storage_log_read(int64 after_id, int64 max_rows,
 							 LogRowCallback callback, void *arg);
-extern int64 storage_log_max_id(void);
 extern void storage_log_extent(LogExtent *extent);
 extern int64 storage_log_last_id(void);
 extern bool storage_log_partition_range(Oid partition, int64 *first_id,

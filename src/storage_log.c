@@ -217,22 +217,3 @@ storage_log_partition_range(Oid partition, int64 *first_id, int64 *last_id)
 	*last_id = DatumGetInt64(last);
 	return true;
 }
-
-/*
- * Highest event id in the log, or 0 when it is empty.  SPI connected.
- */
-int64
-storage_log_max_id(void)
-{
-	char	   *sql;
-	bool		isnull;
-	Datum		max;
-
-	sql = psprintf("SELECT pg_catalog.max(last_id) FROM %s",
-				   emissions_qualified_name("emissions_log"));
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the event log");
-	max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						&isnull);
-	return isnull ? 0 : DatumGetInt64(max);
-}

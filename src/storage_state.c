@@ -42,7 +42,7 @@
 
 /*
  * Read the durable state: the next id (above the last reservation and the
- * log's highest) and the log's current partition.  Producers are pointed
+ * last delivered event) and the log's current partition.  Producers are pointed
  * at outbox partition 0.  Runs in a transaction, SPI connected.
  */
 void
@@ -81,7 +81,7 @@ storage_load_state(StoreState *state)
 	if (state->log_part < 0 || state->log_part >= STORE_PARTITIONS)
 		state->log_part = 0;
 
-	state->next_id = Max(state->reserved_id, storage_log_max_id()) + 1;
+	state->next_id = Max(state->reserved_id, storage_log_last_id()) + 1;
 	state->reserved_id = state->next_id - 1;
 	state->outbox_part = 0;
 	emissions_registry_set_outbox_part(0);
