@@ -10,9 +10,11 @@
 # position, adds nothing (JetStream drops the republished ids).  --types
 # forwards only matching types and still acknowledges the rest;
 # --format cloudevents publishes valid CloudEvents 1.0 JSON with the
-# traceparent from the metadata.  Credentials come in the URL of a file
-# (--to-file); TLS with the CA of --nats-ca.  SIGTERM ends it with status 0 after the
-# acknowledgement, log lines carry timestamps, and what cannot work is
+# traceparent from the metadata.  An idle relay is woken by LISTEN, and
+# reads anyway every 5 s.  Credentials come in the URL of a file
+# (--to-file); TLS with the CA of --nats-ca.  SIGTERM ends it with status
+# 0 after the acknowledgement, log lines carry timestamps, --help prints
+# the usage, and what cannot work is
 # refused with a message and status 1: no stream without --create-stream,
 # a stream that does not take the subject, an unknown scheme, HTTP options
 # on a NATS target, a missing subscription, a server that refuses the
@@ -149,6 +151,30 @@ check "log lines start with a UTC timestamp" \
 	grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]{12} UTC emissions_relay: stopped at id' \
 	"$work/relay.err"
 
+# Whether subscription $1 is still behind after $2 seconds.
+not_caught_up_within() {
+	! wait_caught_up "$1" "$2" >/dev/null
+}
+
+# 1b. An idle relay wakes on LISTEN: a new event goes out at once, not at
+# the fallback read of an idle relay (every 5 s); listening on a channel
+# nothing is sent to, it still goes out, at that fallback read.
+relay_bg -s to_nats --to "$url/events" --stream EVENTS
+wait_caught_up to_nats 30 >/dev/null
+sleep 1
+psql -X -q -c "SELECT emissions_start(), emissions_emit('order.created', '{\"n\": 1001}')" >/dev/null
+check "an idle relay publishes a new event within 2 s (woken by LISTEN)" \
+	wait_caught_up to_nats 2
+relay_stop
+relay_bg -s to_nats --to "$url/events" --stream EVENTS --channel nobody_sends_here
+wait_caught_up to_nats 30 >/dev/null
+psql -X -q -c "SELECT emissions_start(), emissions_emit('order.created', '{\"n\": 1003}')" >/dev/null
+check "without a notification the event waits for the fallback read (more than 2 s)" \
+	not_caught_up_within to_nats 2
+check "... and then goes out" wait_caught_up to_nats 10
+relay_stop
+"$work/stream_dump" "$url" EVENTS >"$work/events.dump"
+
 # 2. Restarted from an older position: the events go out again, and
 # JetStream's duplicate detection drops them all.
 psql -X -q -c "SELECT emissions_unsubscribe('to_nats')" \
@@ -190,7 +216,7 @@ register_pid "$relay_pid"
 check "with the credentials in the URL of --to-file the relay catches up" \
 	wait_caught_up secured 30
 relay_stop
-check_eq "the secured stream holds every event" 150 \
+check_eq "the secured stream holds every event" "$(db_events | wc -l)" \
 	"$("$work/stream_dump" "$secured_url" AUTH | wc -l)"
 
 # 6. TLS: a server with a certificate of a CA of our own, trusted with
@@ -243,6 +269,13 @@ refused "HTTP options on a NATS target are refused" 'are for HTTP targets' \
 refused "a missing subscription is refused with the server's message" \
 	'no_such_sub' -s no_such_sub --to "$url/events" --stream EVENTS
 refused "no --to is refused" 'no target' -s to_nats
+# Whether --help exits with status 0 and names option $1.
+help_names() {
+	local text
+	text="$("$relay" --help)" && grep -q -- "$1" <<<"$text"
+}
+check "--help prints the usage and exits with status 0" \
+	help_names "--subscription=NAME"
 refused "a server that refuses the credentials stops the relay" \
 	'cannot be made \(its credentials' -s secured --to "$refused_url"
 refused "a server whose certificate is not trusted stops the relay" \

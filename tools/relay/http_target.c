@@ -503,7 +503,7 @@ http_relay_run(Source **src, const FormatContext *ctx)
 		{
 			bool		notified;
 
-			if (source_wait(*src, 1000, -1, &notified) != SOURCE_OK &&
+			if (source_wait(*src, IDLE_POLL_MS, -1, &notified) != SOURCE_OK &&
 				(*src = source_reconnect(*src)) == NULL)
 				stopped = true;
 		}

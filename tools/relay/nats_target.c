@@ -742,7 +742,8 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 				failure[0] == '\0';
 			pthread_mutex_unlock(&ring_lock);
 			if (main_waiting &&
-				source_wait(*src, cursor == confirmed ? 1000 : ACK_INTERVAL_MS,
+				source_wait(*src, cursor == confirmed ? IDLE_POLL_MS :
+							ACK_INTERVAL_MS,
 							wake_pipe[0], &notified) != SOURCE_OK)
 			{
 				if ((*src = source_reconnect(*src)) == NULL)

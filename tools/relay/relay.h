@@ -24,6 +24,13 @@
 
 #define PROGNAME "emissions_relay"
 
+/*
+ * How long an idle relay waits for a notification before it reads
+ * anyway: a fallback for a lost or missing notification, never the way
+ * events normally arrive (those wake it through LISTEN at once).
+ */
+#define IDLE_POLL_MS 5000
+
 /* How events are written out. */
 typedef enum RelayFormat
 {
