@@ -492,8 +492,8 @@ envelope_jsonb(Envelope *envelope)
 }
 
 /*
- * Raise the error of an adapter given the event id, whose envelope has no
- * jsonb form (envelope_jsonb() returned NULL).
+ * Raise the error (54000) an adapter call fails with when the envelope of
+ * event id has no jsonb form (envelope_jsonb() returned NULL).
  */
 void
 envelope_report_too_large(int64 id)
