@@ -27,6 +27,7 @@ OBJS = \
 	src/pacing.o \
 	src/delivery.o \
 	src/delivery_collect.o \
+	src/delivery_window.o \
 	src/delivery_number.o \
 	src/delivery_notify.o \
 	src/delivery_log.o \

@@ -262,6 +262,7 @@ delivery_start(DeliveryState *state)
 									 ALLOCSET_DEFAULT_SIZES);
 	adapters_init();
 	memset(state, 0, sizeof(DeliveryState));
+	delivery_window_reset(&state->window);
 	begin_work("loading state");
 	state->extension_oid = get_extension_oid("emissions", true);
 	installed = OidIsValid(state->extension_oid);
@@ -285,11 +286,14 @@ delivery_start(DeliveryState *state)
  */
 static int
 collect_pass_rows(DeliveryState *state, OutboxRow **rows,
-				  DeliveryStatus *status)
+				  DeliveryStatus *status, TransactionId *scan_xmin)
 {
 	int			nrows = 0;
+	BlockNumber from[STORE_PARTITIONS];
 
 	*status = DELIVERY_DONE;
+	/* Before the snapshot: see delivery_window.c. */
+	delivery_window_take(&state->window);
 	begin_work("collecting events");
 	/* Cached until DROP EXTENSION invalidates it. */
 	if (!storage_installed())
@@ -307,7 +311,9 @@ collect_pass_rows(DeliveryState *state, OutboxRow **rows,
 		 */
 		if (state->commit_failures > 0)
 			(void) OidFunctionCall0(F_PG_NOTIFICATION_QUEUE_USAGE);
-		nrows = delivery_collect(pass_cxt, rows);
+		delivery_window_start(&state->window, from);
+		nrows = delivery_collect(pass_cxt, from, state->window.files, rows);
+		*scan_xmin = GetActiveSnapshot()->xmin;
 	}
 	end_work();
 	return nrows;
@@ -318,7 +324,7 @@ collect_pass_rows(DeliveryState *state, OutboxRow **rows,
  * its own, its ids reserved before it begins.  Stops after a chunk that
  * could not commit.
  */
-static void
+static bool
 deliver_rows(DeliveryState *state, OutboxRow *rows, int nrows)
 {
 	Totals		totals = {0};
@@ -345,13 +351,14 @@ deliver_rows(DeliveryState *state, OutboxRow *rows, int nrows)
 		{
 			/* None of it happened: its ids are given out again. */
 			MemoryContextDelete(chunk_cxt);
-			return;
+			return false;
 		}
 		MemoryContextDelete(chunk_cxt);
 		storage_ids_used(&state->store, next_id);
 		publish(&totals);
 		from = to;
 	}
+	return true;
 }
 
 /*
@@ -365,13 +372,17 @@ delivery_pass(DeliveryState *state)
 	DeliveryStatus status;
 	OutboxRow  *rows = NULL;
 	int			nrows;
+	TransactionId scan_xmin = InvalidTransactionId;
 	TimestampTz now;
 
 	MemoryContextReset(pass_cxt);
-	nrows = collect_pass_rows(state, &rows, &status);
+	nrows = collect_pass_rows(state, &rows, &status, &scan_xmin);
 	if (status != DELIVERY_DONE)
 		return status;
-	deliver_rows(state, rows, nrows);
+	if (!deliver_rows(state, rows, nrows))
+		delivery_window_reset(&state->window);
+	else if (TransactionIdIsValid(scan_xmin))
+		delivery_window_scanned(&state->window, scan_xmin);
 
 	now = GetCurrentTimestamp();
 	if (state->next_retry_at != 0 && state->next_retry_at <= now)

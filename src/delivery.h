@@ -10,6 +10,7 @@
 
 #include "datatype/timestamp.h"
 
+#include "delivery_steps.h"
 #include "storage.h"
 
 typedef struct DeliveryState
@@ -17,6 +18,7 @@ typedef struct DeliveryState
 	char	   *dbname;
 	Oid			extension_oid;	/* the extension the state was loaded from */
 	StoreState	store;			/* ids and partitions (the storage layer's) */
+	DeliveryWindow window;		/* where the next pass scans the outbox */
 	TimestampTz next_retry_at;	/* 0: no retry waiting */
 	TimestampTz next_maintenance_at;
 	int			commit_failures;	/* delivery commits failed in a row */

@@ -36,14 +36,18 @@ row_cmp(const void *a, const void *b)
 }
 
 /*
- * The outbox rows visible to the active snapshot, sorted by (txid, seq),
- * into *rows (allocated in cxt); returns how many.
+ * The outbox rows visible to the active snapshot, in each partition p from
+ * block from[p] on, or all of it when its file is no longer files[p]
+ * (delivery_window.c), sorted by (txid, seq), into *rows (allocated in
+ * cxt); returns how many.
  */
 int
-delivery_collect(MemoryContext cxt, OutboxRow **rows)
+delivery_collect(MemoryContext cxt, const BlockNumber *from, Oid *files,
+				 OutboxRow **rows)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
-	int			n = storage_outbox_rows(GetActiveSnapshot(), rows);
+	int			n = storage_outbox_rows_from(GetActiveSnapshot(), from, files,
+											 rows);
 
 	MemoryContextSwitchTo(oldcxt);
 	if (n > 1)

@@ -31,8 +31,41 @@ typedef struct DeliveryTxn
 								 * NULL: made by delivery_notify() */
 } DeliveryTxn;
 
+/* Windows a scan start is kept for, at most (delivery_window.c). */
+#define DELIVERY_WINDOWS 16
+
+/*
+ * Where producers wrote outbox rows, window by window between the worker's
+ * scans (delivery_window.c).
+ */
+typedef struct DeliveryWindow
+{
+	bool		scan_all;		/* the next pass scans every block */
+	BlockNumber current[STORE_PARTITIONS];	/* lowest noted since the last
+											 * scan; InvalidBlockNumber: none */
+	TransactionId current_bound;	/* next xid when they were taken */
+	TransactionId last_xmin;	/* xmin of the last scan's snapshot */
+	Oid			files[STORE_PARTITIONS];	/* the partitions' relfilenodes
+											 * then */
+	int			npast;
+	struct
+	{
+		BlockNumber low[STORE_PARTITIONS];	/* lowest block noted in it */
+		TransactionId bound;	/* next xid when it was taken */
+	}			past[DELIVERY_WINDOWS];
+} DeliveryWindow;
+
+/* delivery_window.c */
+extern void delivery_window_take(DeliveryWindow *window);
+extern void delivery_window_start(const DeliveryWindow *window,
+								  BlockNumber *from);
+extern void delivery_window_scanned(DeliveryWindow *window,
+									TransactionId xmin);
+extern void delivery_window_reset(DeliveryWindow *window);
+
 /* delivery_collect.c */
-extern int	delivery_collect(MemoryContext cxt, OutboxRow **rows);
+extern int	delivery_collect(MemoryContext cxt, const BlockNumber *from,
+							 Oid *files, OutboxRow **rows);
 extern int	delivery_chunk_end(const OutboxRow *rows, int nrows, int from);
 extern int64 delivery_chunk_events(const OutboxRow *rows, int from, int to);
 

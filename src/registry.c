@@ -57,6 +57,7 @@
 
 #include "registry.h"
 #include "settings.h"
+#include "storage.h"
 
 /* Databases whose worker may be held off (DROP DATABASE and the like). */
 #define REGISTRY_MAX_HOLDS		8
@@ -73,6 +74,8 @@ typedef struct WorkerSlot
 	TimestampTz claimed_at;
 	int			outbox_part;
 	ConditionVariable pass_cv;	/* broadcast after each committed pass */
+	/* lowest outbox block written since the worker last looked, per part */
+	pg_atomic_uint32 outbox_low_block[STORE_PARTITIONS];
 } WorkerSlot;
 
 typedef struct HeldDatabase
@@ -135,7 +138,13 @@ emissions_registry_shmem_startup(void)
 		registry->lock = &(GetNamedLWLockTranche("emissions_registry"))->lock;
 		registry->nslots = emissions_max_workers;
 		for (i = 0; i < registry->nslots; i++)
+		{
+			int			p;
+
 			ConditionVariableInit(&registry->slots[i].pass_cv);
+			for (p = 0; p < STORE_PARTITIONS; p++)
+				pg_atomic_init_u32(&registry->slots[i].outbox_low_block[p], 0);
+		}
 	}
 }
 
@@ -232,6 +241,49 @@ emissions_registry_outbox_part(Oid dbid)
 
 	(void) read_slot(dbid, &slot);
 	return slot.outbox_part;
+}
+
+/*
+ * Note that the calling producer wrote an outbox row into block of dbid's
+ * outbox partition part: the worker's next scan of that partition starts
+ * at or below it (delivery_window.c).  Cannot fail.
+ */
+void
+emissions_registry_note_outbox_block(Oid dbid, int part, BlockNumber block)
+{
+	pg_atomic_uint32 *low;
+	uint32		seen;
+	int			i;
+
+	if (registry == NULL || part < 0 || part >= STORE_PARTITIONS)
+		return;
+	LWLockAcquire(registry->lock, LW_SHARED);
+	i = find_slot(dbid);
+	if (i >= 0)
+	{
+		low = &registry->slots[i].outbox_low_block[part];
+		seen = pg_atomic_read_u32(low);
+		while (block < seen &&
+			   !pg_atomic_compare_exchange_u32(low, &seen, block))
+			;
+	}
+	LWLockRelease(registry->lock);
+}
+
+/*
+ * For the calling worker: the lowest outbox block of each partition that
+ * producers wrote since the last call (InvalidBlockNumber: none), and
+ * start noting afresh.  All 0 (scan everything) outside a worker.
+ */
+void
+emissions_registry_take_outbox_blocks(BlockNumber *blocks)
+{
+	int			p;
+
+	for (p = 0; p < STORE_PARTITIONS; p++)
+		blocks[p] = my_worker_slot < 0 ? 0 :
+			pg_atomic_exchange_u32(&registry->slots[my_worker_slot].outbox_low_block[p],
+								   InvalidBlockNumber);
 }
 
 /*

@@ -9,6 +9,7 @@
 #define EMISSIONS_REGISTRY_H
 
 #include "datatype/timestamp.h"
+#include "storage/block.h"
 #include "storage/condition_variable.h"
 
 extern void emissions_registry_shmem_request(void);
@@ -19,6 +20,8 @@ extern bool emissions_registry_available(void);
 extern void emissions_registry_wake_worker(Oid dbid);
 extern void emissions_registry_request_rescan(void);
 extern int	emissions_registry_outbox_part(Oid dbid);
+extern void emissions_registry_note_outbox_block(Oid dbid, int part,
+												 BlockNumber block);
 extern pid_t emissions_registry_worker_pid(Oid dbid);
 extern ConditionVariable *emissions_registry_pass_cv(Oid dbid);
 extern int	emissions_registry_hold_workers(Oid dbid, int hold_ms,
@@ -88,5 +91,6 @@ extern void emissions_registry_mark_exit(WorkerExit exit);
 extern void emissions_registry_mark_absent(uint64 rescans_seen);
 extern void emissions_registry_set_outbox_part(int part);
 extern void emissions_registry_pass_committed(void);
+extern void emissions_registry_take_outbox_blocks(BlockNumber *blocks);
 
 #endif							/* EMISSIONS_REGISTRY_H */

@@ -209,9 +209,9 @@ storage_writer_open(Oid relid)
 
 /*
  * Insert one row, values[0..natts) in the table's column order (no
- * NULLs), and its index entries.
+ * NULLs), and its index entries; returns where the row went.
  */
-void
+ItemPointerData
 storage_writer_insert(TableWriter *writer, Datum *values, int natts)
 {
 	TupleTableSlot *slot = writer->slot;
@@ -238,6 +238,7 @@ storage_writer_insert(TableWriter *writer, Datum *values, int natts)
 		list_free(recheck);
 		ResetPerTupleExprContext(writer->estate);
 	}
+	return slot->tts_tid;
 }
 
 /*

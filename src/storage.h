@@ -130,7 +130,12 @@ extern void storage_outbox_end_write(OutboxWriter *writer);
 /* storage_outbox.c: readers and the worker */
 extern void storage_outbox_scan(Snapshot snapshot, bool with_data,
 								OutboxRowCallback callback, void *arg);
+extern void storage_outbox_scan_from(Snapshot snapshot, const BlockNumber *from,
+									 Oid *files, bool with_data,
+									 OutboxRowCallback callback, void *arg);
 extern int	storage_outbox_rows(Snapshot snapshot, OutboxRow **rows);
+extern int	storage_outbox_rows_from(Snapshot snapshot, const BlockNumber *from,
+									 Oid *files, OutboxRow **rows);
 extern OutboxAccess *storage_outbox_open(LOCKMODE lockmode);
 extern bool storage_outbox_fetch(OutboxAccess *access, const OutboxRow *row,
 								 Snapshot snapshot, bytea **data,
@@ -163,8 +168,8 @@ extern void storage_maintain(StoreState *state, TimestampTz now);
 /* Within the storage layer. */
 typedef struct TableWriter TableWriter;
 extern TableWriter *storage_writer_open(Oid relid);
-extern void storage_writer_insert(TableWriter *writer, Datum *values,
-								  int natts);
+extern ItemPointerData storage_writer_insert(TableWriter *writer,
+											 Datum *values, int natts);
 extern void storage_writer_close(TableWriter *writer);
 extern void storage_save_log_state(const StoreState *state);
 

@@ -79,7 +79,7 @@ storage_log_append(LogWriter *writer, int64 first_id, int64 last_id,
 	values[Anum_log_delivered_at - 1] = TimestampTzGetDatum(delivered_at);
 	values[Anum_log_part - 1] = Int16GetDatum((int16) writer->part);
 	values[Anum_log_data - 1] = PointerGetDatum(stored);
-	storage_writer_insert(writer->table, values, Natts_log);
+	(void) storage_writer_insert(writer->table, values, Natts_log);
 }
 
 /* Close what storage_log_open opened, keeping the lock. */

@@ -93,6 +93,7 @@ void
 storage_outbox_write(OutboxWriter *writer, const OutboxRecord *record)
 {
 	Datum		values[Natts_outbox];
+	ItemPointerData tid;
 
 	values[Anum_outbox_txid - 1] = FullTransactionIdGetDatum(writer->txid);
 	values[Anum_outbox_seq - 1] = Int32GetDatum(record->seq);
@@ -102,7 +103,10 @@ storage_outbox_write(OutboxWriter *writer, const OutboxRecord *record)
 	values[Anum_outbox_depth - 1] = Int16GetDatum(record->depth);
 	values[Anum_outbox_part - 1] = Int16GetDatum((int16) writer->part);
 	values[Anum_outbox_data - 1] = PointerGetDatum(record->data);
-	storage_writer_insert(writer->table, values, Natts_outbox);
+	tid = storage_writer_insert(writer->table, values, Natts_outbox);
+	/* The worker's next scan of the partition must reach this block. */
+	emissions_registry_note_outbox_block(MyDatabaseId, writer->part,
+										 ItemPointerGetBlockNumber(&tid));
 }
 
 /* Close what storage_outbox_begin_write opened, keeping the lock. */
@@ -149,6 +153,26 @@ void
 storage_outbox_scan(Snapshot snapshot, bool with_data,
 					OutboxRowCallback callback, void *arg)
 {
+	BlockNumber from[STORE_PARTITIONS];
+	int			p;
+
+	for (p = 0; p < STORE_PARTITIONS; p++)
+		from[p] = 0;
+	storage_outbox_scan_from(snapshot, from, NULL, with_data, callback, arg);
+}
+
+/*
+ * storage_outbox_scan, of each partition p only from block from[p] on (a
+ * TID range scan), or not at all when from[p] is InvalidBlockNumber.  With
+ * files, a partition whose file (relfilenode) is not files[p] is scanned
+ * whole (it was truncated or rewritten since the caller's blocks were
+ * noted), and files[p] is set to its file.
+ */
+void
+storage_outbox_scan_from(Snapshot snapshot, const BlockNumber *from,
+						 Oid *files, bool with_data,
+						 OutboxRowCallback callback, void *arg)
+{
 	Oid			parts[STORE_PARTITIONS];
 	MemoryContext row_cxt;
 	MemoryContext oldcxt;
@@ -160,10 +184,27 @@ storage_outbox_scan(Snapshot snapshot, bool with_data,
 	for (p = 0; p < STORE_PARTITIONS; p++)
 	{
 		Relation	rel = table_open(parts[p], AccessShareLock);
-		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		BlockNumber start = from[p];
+		TableScanDesc scan;
+		TupleTableSlot *slot;
+		ItemPointerData mintid;
+		ItemPointerData maxtid;
 
-		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		if (files != NULL && files[p] != rel->rd_rel->relfilenode)
+		{
+			start = 0;
+			files[p] = rel->rd_rel->relfilenode;
+		}
+		if (start == InvalidBlockNumber)
+		{
+			table_close(rel, AccessShareLock);
+			continue;
+		}
+		ItemPointerSet(&mintid, start, FirstOffsetNumber);
+		ItemPointerSet(&maxtid, MaxBlockNumber, MaxOffsetNumber);
+		scan = table_beginscan_tidrange(rel, snapshot, &mintid, &maxtid);
+		slot = table_slot_create(rel, NULL);
+		while (table_scan_getnextslot_tidrange(scan, ForwardScanDirection, slot))
 		{
 			OutboxRow	row;
 			bytea	   *data = NULL;
@@ -220,12 +261,27 @@ keep_row(const OutboxRow *row, bytea *data, void *arg)
 int
 storage_outbox_rows(Snapshot snapshot, OutboxRow **rows)
 {
+	BlockNumber from[STORE_PARTITIONS];
+	int			p;
+
+	for (p = 0; p < STORE_PARTITIONS; p++)
+		from[p] = 0;
+	return storage_outbox_rows_from(snapshot, from, NULL, rows);
+}
+
+/*
+ * storage_outbox_rows, scanning as storage_outbox_scan_from does.
+ */
+int
+storage_outbox_rows_from(Snapshot snapshot, const BlockNumber *from,
+						 Oid *files, OutboxRow **rows)
+{
 	FoundRows	found;
 
 	found.n = 0;
 	found.cap = 64;
 	found.rows = palloc(sizeof(OutboxRow) * found.cap);
-	storage_outbox_scan(snapshot, false, keep_row, &found);
+	storage_outbox_scan_from(snapshot, from, files, false, keep_row, &found);
 	*rows = found.rows;
 	return found.n;
 }
