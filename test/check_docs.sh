@@ -12,8 +12,8 @@
 #
 # Every relative link of these files must lead to a file, and its #anchor,
 # if any, to a heading of that file; and docs/testing.md's table must name
-# every test of test/tests.list; META.json must parse and name the
-# current release.
+# every test of test/tests.list, README.md link every file of docs/, and
+# META.json parse and name the current release.
 #
 # Two marks, in HTML comments (invisible on GitHub and in any renderer):
 #   <!-- not run: REASON -->  on the line before a ```sql fence: the block
@@ -150,6 +150,13 @@ for doc in README.md CHANGELOG.md docs/*.md; do
 	check_eq "$doc: every delivery its samples caused succeeded" 0 "$failures"
 	psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE $db"
 done
+
+# README.md's map of the documentation leads to every file of docs/.
+unmapped=""
+for doc in docs/*.md; do
+	grep -qF "]($doc)" README.md || unmapped+="$doc "
+done
+check_eq "README.md's map links every file of docs/" "" "$unmapped"
 
 # META.json (PGXN) parses, and names the release emissions.control makes
 # the default and a SQL script that exists.
