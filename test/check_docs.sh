@@ -12,8 +12,9 @@
 #
 # Every relative link of these files must lead to a file, and its #anchor,
 # if any, to a heading of that file; and docs/testing.md's table must name
-# every test of test/tests.list, README.md link every file of docs/, and
-# META.json parse and name the current release.
+# every test of test/tests.list, docs/configuration.md every emissions.*
+# setting of pg_settings, README.md link every file of docs/, and META.json
+# parse and name the current release.
 #
 # Two marks, in HTML comments (invisible on GitHub and in any renderer):
 #   <!-- not run: REASON -->  on the line before a ```sql fence: the block
@@ -150,6 +151,15 @@ for doc in README.md CHANGELOG.md docs/*.md; do
 	check_eq "$doc: every delivery its samples caused succeeded" 0 "$failures"
 	psql -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE $db"
 done
+
+# docs/configuration.md's table has a row for every emissions.* setting the
+# server knows.
+undocumented=""
+for setting in $(psql -X -At -c "SELECT name FROM pg_settings
+		WHERE name LIKE 'emissions.%' ORDER BY name"); do
+	grep -qF "| \`$setting\` |" docs/configuration.md || undocumented+="$setting "
+done
+check_eq "docs/configuration.md has every emissions.* setting" "" "$undocumented"
 
 # README.md's map of the documentation leads to every file of docs/.
 unmapped=""
