@@ -47,7 +47,7 @@
 # CRASH_CYCLES: immediate shutdowns (3); CRASH_KILLS: worker kills
 # alternating SIGKILL and SIGTERM (2); CRASH_TERM_STREAK: SIGTERMs in a
 # row after those (3); CRASH_SEED: seed of the random delays.  The last
-# lines are a summary and a table row for the README: shutdowns, SIGKILLs,
+# lines are a summary and a table row for docs/internals.md: shutdowns, SIGKILLs,
 # SIGTERMs, transactions committed, events, lost, duplicated in the table,
 # repeated to the consumer under new ids and phantom events (each as
 # producers at synchronous_commit on / off).  EMISSIONS_CONSUME names
