@@ -162,7 +162,7 @@ table_target(const char *target, char **name)
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
-	adapter_check_target_owner(*name, owner, GetUserId());
+	emissions_adapter_check_target_owner(*name, owner, GetUserId());
 	return relid;
 }
 
@@ -206,7 +206,7 @@ function_target(const char *target, char **name)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function %s", *name),
 				 errdetail("A function adapter runs as its creator, who needs EXECUTE on the function.")));
-	adapter_check_target_owner(*name, owner, GetUserId());
+	emissions_adapter_check_target_owner(*name, owner, GetUserId());
 	return fn;
 }
 

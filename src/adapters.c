@@ -146,7 +146,7 @@ disarm_call_timeout(void)
  * worker starts.
  */
 void
-adapters_init(void)
+emissions_adapters_init(void)
 {
 	adapters_cxt = AllocSetContextCreate(TopMemoryContext,
 										 "emissions adapters",
@@ -160,7 +160,7 @@ adapters_init(void)
  * have changed.  Runs in a transaction, with SPI connected.
  */
 List *
-adapters_load(void)
+emissions_adapters_load(void)
 {
 	MemoryContext cxt = adapters_cxt;
 	List	   *result = NIL;
@@ -278,7 +278,7 @@ types_match(const char *types, const char *type, int len)
  * Whether adapter wants events of type type[0..len).
  */
 bool
-adapter_wants(const Adapter *adapter, const char *type, int len)
+emissions_adapter_wants(const Adapter *adapter, const char *type, int len)
 {
 	return types_match(adapter->types, type, len);
 }
@@ -287,7 +287,7 @@ adapter_wants(const Adapter *adapter, const char *type, int len)
  * Tries a failing call of adapter gets before it becomes a dead letter.
  */
 int
-adapter_max_attempts(const Adapter *adapter)
+emissions_adapter_max_attempts(const Adapter *adapter)
 {
 	return adapter->max_attempts > 0 ? adapter->max_attempts :
 		emissions_max_attempts;
@@ -299,10 +299,10 @@ adapter_max_attempts(const Adapter *adapter)
  * where a failure is the adapter call's.
  */
 Jsonb *
-outgoing_envelope_jsonb(const OutgoingEvent *event)
+emissions_outgoing_envelope_jsonb(const OutgoingEvent *event)
 {
 	if (event->envelope == NULL)
-		envelope_report_too_large(event->id);
+		emissions_envelope_report_too_large(event->id);
 	return DatumGetJsonbP(PointerGetDatum(event->envelope));
 }
 
@@ -312,7 +312,7 @@ outgoing_envelope_jsonb(const OutgoingEvent *event)
  * cannot be kept.
  */
 Jsonb *
-outgoing_envelope_without_contents(const OutgoingEvent *event)
+emissions_outgoing_envelope_without_contents(const OutgoingEvent *event)
 {
 	DecodedEvent bare = {0};
 	Envelope	envelope;
@@ -320,8 +320,8 @@ outgoing_envelope_without_contents(const OutgoingEvent *event)
 	bare.emitted_at = event->emitted_at;
 	bare.type = event->type;
 	bare.type_len = event->type_len;
-	envelope_init(&envelope, event->id, event->txid, &bare, event->dbname);
-	return envelope_jsonb(&envelope);
+	emissions_envelope_init(&envelope, event->id, event->txid, &bare, event->dbname);
+	return emissions_envelope_jsonb(&envelope);
 }
 
 /*
@@ -335,8 +335,8 @@ outgoing_envelope_without_contents(const OutgoingEvent *event)
  * owners change.
  */
 void
-adapter_check_target_owner(const char *target, Oid target_owner,
-						   Oid adapter_owner)
+emissions_adapter_check_target_owner(const char *target, Oid target_owner,
+									 Oid adapter_owner)
 {
 	if (has_privs_of_role(target_owner, adapter_owner))
 		return;
@@ -371,7 +371,7 @@ check_table_target(Adapter *adapter)
 				 errhint("Drop the adapter with emissions_drop_adapter().")));
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
-	adapter_check_target_owner(adapter->target, owner, adapter->owner);
+	emissions_adapter_check_target_owner(adapter->target, owner, adapter->owner);
 }
 
 /* Prepare the INSERT of a table adapter, as its owner. */
@@ -456,7 +456,7 @@ array_source_rewind(EventSource *base)
  * Set up source to produce events[0..n).
  */
 void
-array_source_init(ArraySource *source, OutgoingEvent *events, int n)
+emissions_array_source_init(ArraySource *source, OutgoingEvent *events, int n)
 {
 	source->base.next = array_source_next;
 	source->base.rewind = array_source_rewind;
@@ -536,7 +536,7 @@ outgoing_batch_next(EventSource *base, OutgoingEvent *event)
 		type = DatumGetTextPP(slot->tts_values[BATCH_TYPE]);
 		event->type = VARDATA_ANY(type);
 		event->type_len = VARSIZE_ANY_EXHDR(type);
-		if (!adapter_wants(batch->filter, event->type, event->type_len))
+		if (!emissions_adapter_wants(batch->filter, event->type, event->type_len))
 			continue;
 		event->id = DatumGetInt64(slot->tts_values[BATCH_ID]);
 		event->txid = FullTransactionIdFromU64((uint64)
@@ -570,7 +570,7 @@ outgoing_batch_rewind(EventSource *base)
  * cxt.  Runs in the delivery transaction.
  */
 OutgoingBatch *
-outgoing_batch_create(const char *dbname, MemoryContext cxt)
+emissions_outgoing_batch_create(const char *dbname, MemoryContext cxt)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	OutgoingBatch *batch = palloc0(sizeof(OutgoingBatch));
@@ -608,10 +608,10 @@ outgoing_batch_create(const char *dbname, MemoryContext cxt)
  * envelope as jsonb (made now, unless it was).
  */
 void
-outgoing_batch_add(OutgoingBatch *batch, Envelope *envelope, int depth)
+emissions_outgoing_batch_add(OutgoingBatch *batch, Envelope *envelope, int depth)
 {
 	const DecodedEvent *event = envelope->event;
-	Jsonb	   *jsonb = envelope_jsonb(envelope);
+	Jsonb	   *jsonb = emissions_envelope_jsonb(envelope);
 	text	   *type = cstring_to_text_with_len(event->type, event->type_len);
 	Datum		values[BATCH_COLUMNS];
 	bool		nulls[BATCH_COLUMNS] = {0};
@@ -636,7 +636,7 @@ outgoing_batch_add(OutgoingBatch *batch, Envelope *envelope, int depth)
  * next call.
  */
 EventSource *
-outgoing_batch_source(OutgoingBatch *batch, const Adapter *adapter)
+emissions_outgoing_batch_source(OutgoingBatch *batch, const Adapter *adapter)
 {
 	batch->filter = adapter;
 	outgoing_batch_rewind(&batch->base);
@@ -645,7 +645,7 @@ outgoing_batch_source(OutgoingBatch *batch, const Adapter *adapter)
 
 /* Free batch and its temporary file, if it has one. */
 void
-outgoing_batch_free(OutgoingBatch *batch)
+emissions_outgoing_batch_free(OutgoingBatch *batch)
 {
 	ExecDropSingleTupleTableSlot(batch->slot);
 	tuplestore_end(batch->events);
@@ -664,7 +664,7 @@ deliver_to_table(Adapter *adapter, EventSource *source, MemoryContext event_cxt)
 	while (source->next(source, &event))
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(event_cxt);
-		Datum		arg = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
+		Datum		arg = JsonbPGetDatum(emissions_outgoing_envelope_jsonb(&event));
 		int			rc;
 
 		/*
@@ -705,7 +705,7 @@ deliver_to_function(Adapter *adapter, EventSource *source,
 		elog(ERROR, "cache lookup failed for function %u", fn);
 	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
 	ReleaseSysCache(tuple);
-	adapter_check_target_owner(adapter->target, owner, adapter->owner);
+	emissions_adapter_check_target_owner(adapter->target, owner, adapter->owner);
 	aclresult = object_aclcheck(ProcedureRelationId, fn, GetUserId(),
 								ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
@@ -718,7 +718,7 @@ deliver_to_function(Adapter *adapter, EventSource *source,
 		MemoryContext oldcxt = MemoryContextSwitchTo(event_cxt);
 
 		InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
-		fcinfo->args[0].value = JsonbPGetDatum(outgoing_envelope_jsonb(&event));
+		fcinfo->args[0].value = JsonbPGetDatum(emissions_outgoing_envelope_jsonb(&event));
 		fcinfo->args[0].isnull = false;
 
 		emissions_buffer_enter_handler(event.depth + 1, true);
@@ -741,7 +741,7 @@ deliver_to_function(Adapter *adapter, EventSource *source,
  * with SPI connected.
  */
 bool
-adapter_deliver(Adapter *adapter, EventSource *source, ErrorData **error)
+emissions_adapter_deliver(Adapter *adapter, EventSource *source, ErrorData **error)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	MemoryContext event_cxt = AllocSetContextCreate(cxt, "emissions adapter event",

@@ -69,8 +69,8 @@ typedef struct ArraySource
 	int			pos;
 } ArraySource;
 
-extern void array_source_init(ArraySource *source, OutgoingEvent *events,
-							  int n);
+extern void emissions_array_source_init(ArraySource *source, OutgoingEvent *events,
+										int n);
 
 /*
  * The events of one source transaction that table or function adapters
@@ -78,23 +78,23 @@ extern void array_source_init(ArraySource *source, OutgoingEvent *events,
  */
 typedef struct OutgoingBatch OutgoingBatch;
 
-extern OutgoingBatch *outgoing_batch_create(const char *dbname,
+extern OutgoingBatch *emissions_outgoing_batch_create(const char *dbname,
 											 MemoryContext cxt);
-extern void outgoing_batch_add(OutgoingBatch *batch, Envelope *envelope,
-							   int depth);
-extern EventSource *outgoing_batch_source(OutgoingBatch *batch,
-										  const Adapter *adapter);
-extern void outgoing_batch_free(OutgoingBatch *batch);
+extern void emissions_outgoing_batch_add(OutgoingBatch *batch, Envelope *envelope,
+										 int depth);
+extern EventSource *emissions_outgoing_batch_source(OutgoingBatch *batch,
+													const Adapter *adapter);
+extern void emissions_outgoing_batch_free(OutgoingBatch *batch);
 
-extern void adapters_init(void);
-extern List *adapters_load(void);
-extern bool adapter_wants(const Adapter *adapter, const char *type, int len);
-extern bool adapter_deliver(Adapter *adapter, EventSource *source,
-							ErrorData **error);
-extern Jsonb *outgoing_envelope_jsonb(const OutgoingEvent *event);
-extern Jsonb *outgoing_envelope_without_contents(const OutgoingEvent *event);
-extern int	adapter_max_attempts(const Adapter *adapter);
-extern void adapter_check_target_owner(const char *target, Oid target_owner,
-									   Oid adapter_owner);
+extern void emissions_adapters_init(void);
+extern List *emissions_adapters_load(void);
+extern bool emissions_adapter_wants(const Adapter *adapter, const char *type, int len);
+extern bool emissions_adapter_deliver(Adapter *adapter, EventSource *source,
+									  ErrorData **error);
+extern Jsonb *emissions_outgoing_envelope_jsonb(const OutgoingEvent *event);
+extern Jsonb *emissions_outgoing_envelope_without_contents(const OutgoingEvent *event);
+extern int	emissions_adapter_max_attempts(const Adapter *adapter);
+extern void emissions_adapter_check_target_owner(const char *target, Oid target_owner,
+												 Oid adapter_owner);
 
 #endif							/* EMISSIONS_ADAPTERS_H */

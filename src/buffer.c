@@ -99,7 +99,7 @@ touch(void)
 	buffer_cxt = AllocSetContextCreate(TopTransactionContext,
 									   "emissions buffer",
 									   ALLOCSET_DEFAULT_SIZES);
-	event_stream_init(&stream, buffer_cxt);
+	emissions_event_stream_init(&stream, buffer_cxt);
 	memset(&current, 0, sizeof(BufferState));
 	saved = NULL;
 	batch_number = 0;
@@ -135,7 +135,7 @@ recycle_stream(void)
 {
 	if (saved == NULL && current.start_off == current.end_off)
 	{
-		event_stream_truncate(&stream, 0);
+		emissions_event_stream_truncate(&stream, 0);
 		current.start_off = current.end_off = 0;
 	}
 }
@@ -178,14 +178,14 @@ emissions_buffer_append(const char *type, int type_len, const Jsonb *payload,
 	char		header[EVENT_HEADER_BYTES];
 	const void *parts[4];
 	Size		lens[4];
-	Size		total = event_encoded_size(type_len, payload, metadata);
+	Size		total = emissions_event_encoded_size(type_len, payload, metadata);
 	bool		was_spilled = (stream.file != NULL);
 
 	Assert(emissions_buffer_active());
 	save_state();
 
-	event_encode_header(header, (uint32) total, GetCurrentTimestamp(),
-						type_len);
+	emissions_event_encode_header(header, (uint32) total, GetCurrentTimestamp(),
+								  type_len);
 	parts[0] = header;
 	lens[0] = EVENT_HEADER_BYTES;
 	parts[1] = type;
@@ -194,8 +194,8 @@ emissions_buffer_append(const char *type, int type_len, const Jsonb *payload,
 	lens[2] = VARSIZE(payload);
 	parts[3] = metadata;
 	lens[3] = VARSIZE(metadata);
-	event_stream_append(&stream, parts, lens, 4,
-						(Size) emissions_max_buffer_bytes);
+	emissions_event_stream_append(&stream, parts, lens, 4,
+								  (Size) emissions_max_buffer_bytes);
 
 	current.end_off = event_stream_end(&stream);
 	current.end_count++;
@@ -399,7 +399,7 @@ buffer_xact_callback(XactEvent event, void *arg)
 				break;
 			if (current.active)
 				emissions_buffer_commit();
-			event_stream_close(&stream);
+			emissions_event_stream_close(&stream);
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
@@ -433,7 +433,7 @@ buffer_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		case SUBXACT_EVENT_ABORT_SUB:
 			current = entry->state;
-			event_stream_truncate(&stream, current.end_off);
+			emissions_event_stream_truncate(&stream, current.end_off);
 			saved = entry->next;
 			pfree(entry);
 			break;

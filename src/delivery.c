@@ -188,12 +188,12 @@ deliver_transaction(DeliveryState *state, List *adapters, OutboxRow *rows,
 										"emissions outbox row",
 										ALLOCSET_DEFAULT_SIZES);
 
-	next_id = delivery_number(&txn, &state->store, next_id);
-	count = delivery_notify(&txn, adapters, wanted, &last_emitted_at);
-	delivery_log(&txn, log);
-	totals->failed += delivery_dispatch(&txn, adapters, wanted,
-										&state->next_retry_at);
-	delivery_delete(&txn);
+	next_id = emissions_delivery_number(&txn, &state->store, next_id);
+	count = emissions_delivery_notify(&txn, adapters, wanted, &last_emitted_at);
+	emissions_delivery_log(&txn, log);
+	totals->failed += emissions_delivery_dispatch(&txn, adapters, wanted,
+												  &state->next_retry_at);
+	emissions_delivery_delete(&txn);
 	MemoryContextDelete(txn.row_cxt);
 
 	if (count > 0)
@@ -215,10 +215,10 @@ static int64
 deliver_chunk(DeliveryState *state, OutboxRow *rows, int from, int to,
 			  Totals *totals)
 {
-	List	   *adapters = adapters_load();
+	List	   *adapters = emissions_adapters_load();
 	TimestampTz now = GetCurrentTimestamp();
-	OutboxAccess *outbox = storage_outbox_open(RowExclusiveLock);
-	LogWriter  *log = storage_log_open(&state->store);
+	OutboxAccess *outbox = emissions_storage_outbox_open(RowExclusiveLock);
+	LogWriter  *log = emissions_storage_log_open(&state->store);
 	int64		next_id = state->store.next_id;
 	int			i;
 
@@ -233,8 +233,8 @@ deliver_chunk(DeliveryState *state, OutboxRow *rows, int from, int to,
 		i = end;
 	}
 
-	storage_log_close(log);
-	storage_outbox_close(outbox);
+	emissions_storage_log_close(log);
+	emissions_storage_outbox_close(outbox);
 	return next_id;
 }
 
@@ -254,15 +254,15 @@ publish(Totals *totals)
  * the extension is not installed here.
  */
 bool
-delivery_start(DeliveryState *state)
+emissions_delivery_start(DeliveryState *state)
 {
 	bool		installed;
 
 	pass_cxt = AllocSetContextCreate(TopMemoryContext, "emissions delivery pass",
 									 ALLOCSET_DEFAULT_SIZES);
-	adapters_init();
+	emissions_adapters_init();
 	memset(state, 0, sizeof(DeliveryState));
-	delivery_window_reset(&state->window);
+	emissions_delivery_window_reset(&state->window);
 	begin_work("loading state");
 	state->extension_oid = get_extension_oid("emissions", true);
 	installed = OidIsValid(state->extension_oid);
@@ -270,8 +270,8 @@ delivery_start(DeliveryState *state)
 	{
 		state->dbname = MemoryContextStrdup(TopMemoryContext,
 											get_database_name(MyDatabaseId));
-		storage_load_state(&state->store);
-		state->next_retry_at = retries_next_due();
+		emissions_storage_load_state(&state->store);
+		state->next_retry_at = emissions_retries_next_due();
 	}
 	end_work();
 	return installed;
@@ -293,10 +293,10 @@ collect_pass_rows(DeliveryState *state, OutboxRow **rows,
 
 	*status = DELIVERY_DONE;
 	/* Before the snapshot: see delivery_window.c. */
-	delivery_window_take(&state->window);
+	emissions_delivery_window_take(&state->window);
 	begin_work("collecting events");
 	/* Cached until DROP EXTENSION invalidates it. */
-	if (!storage_installed())
+	if (!emissions_storage_installed())
 		*status = DELIVERY_NO_EXTENSION;
 	else if (get_extension_oid("emissions", true) != state->extension_oid)
 		*status = DELIVERY_RECREATED;
@@ -311,8 +311,8 @@ collect_pass_rows(DeliveryState *state, OutboxRow **rows,
 		 */
 		if (state->commit_failures > 0)
 			(void) OidFunctionCall0(F_PG_NOTIFICATION_QUEUE_USAGE);
-		delivery_window_start(&state->window, from);
-		nrows = delivery_collect(pass_cxt, from, state->window.files, rows);
+		emissions_delivery_window_start(&state->window, from);
+		nrows = emissions_delivery_collect(pass_cxt, from, state->window.files, rows);
 		*scan_xmin = GetActiveSnapshot()->xmin;
 	}
 	end_work();
@@ -332,13 +332,13 @@ deliver_rows(DeliveryState *state, OutboxRow *rows, int nrows)
 
 	while (from < nrows)
 	{
-		int			to = delivery_chunk_end(rows, nrows, from);
+		int			to = emissions_delivery_chunk_end(rows, nrows, from);
 		MemoryContext chunk_cxt;
 		MemoryContext oldcxt;
 		int64		next_id;
 
-		storage_reserve_ids(&state->store,
-							delivery_chunk_events(rows, from, to));
+		emissions_storage_reserve_ids(&state->store,
+									  emissions_delivery_chunk_events(rows, from, to));
 		CHECK_FOR_INTERRUPTS();
 
 		begin_work("delivering events");
@@ -354,7 +354,7 @@ deliver_rows(DeliveryState *state, OutboxRow *rows, int nrows)
 			return false;
 		}
 		MemoryContextDelete(chunk_cxt);
-		storage_ids_used(&state->store, next_id);
+		emissions_storage_ids_used(&state->store, next_id);
 		publish(&totals);
 		from = to;
 	}
@@ -366,7 +366,7 @@ deliver_rows(DeliveryState *state, OutboxRow *rows, int nrows)
  * the storage maintenance that are due.
  */
 DeliveryStatus
-delivery_pass(DeliveryState *state)
+emissions_delivery_pass(DeliveryState *state)
 {
 	Totals		totals = {0};
 	DeliveryStatus status;
@@ -380,26 +380,26 @@ delivery_pass(DeliveryState *state)
 	if (status != DELIVERY_DONE)
 		return status;
 	if (!deliver_rows(state, rows, nrows))
-		delivery_window_reset(&state->window);
+		emissions_delivery_window_reset(&state->window);
 	else if (TransactionIdIsValid(scan_xmin))
-		delivery_window_scanned(&state->window, scan_xmin);
+		emissions_delivery_window_scanned(&state->window, scan_xmin);
 
 	now = GetCurrentTimestamp();
 	if (state->next_retry_at != 0 && state->next_retry_at <= now)
 	{
 		begin_work("retrying failed deliveries");
-		retries_run_due(adapters_load(), now, &totals.delivered,
-						&totals.failed);
-		state->next_retry_at = retries_next_due();
+		emissions_retries_run_due(emissions_adapters_load(), now, &totals.delivered,
+								  &totals.failed);
+		state->next_retry_at = emissions_retries_next_due();
 		end_work();
 		publish(&totals);
 	}
 	if (state->next_maintenance_at <= now)
 	{
 		begin_work("rotating storage");
-		storage_maintain(&state->store, now);
+		emissions_storage_maintain(&state->store, now);
 		/* Also notices dead letters replayed meanwhile. */
-		state->next_retry_at = retries_next_due();
+		state->next_retry_at = emissions_retries_next_due();
 		end_work();
 		state->next_maintenance_at =
 			TimestampTzPlusMilliseconds(now, MAINTENANCE_INTERVAL_MS);
@@ -411,7 +411,7 @@ delivery_pass(DeliveryState *state)
  * How long the worker may sleep when nothing wakes it.
  */
 long
-delivery_sleep_ms(const DeliveryState *state)
+emissions_delivery_sleep_ms(const DeliveryState *state)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	long		sleep_ms = emissions_poll_interval_ms;

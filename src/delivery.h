@@ -33,8 +33,8 @@ typedef enum DeliveryStatus
 	DELIVERY_RECREATED			/* dropped and created again since the start */
 } DeliveryStatus;
 
-extern bool delivery_start(DeliveryState *state);
-extern DeliveryStatus delivery_pass(DeliveryState *state);
-extern long delivery_sleep_ms(const DeliveryState *state);
+extern bool emissions_delivery_start(DeliveryState *state);
+extern DeliveryStatus emissions_delivery_pass(DeliveryState *state);
+extern long emissions_delivery_sleep_ms(const DeliveryState *state);
 
 #endif							/* EMISSIONS_DELIVERY_H */

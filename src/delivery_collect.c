@@ -42,12 +42,12 @@ row_cmp(const void *a, const void *b)
  * cxt); returns how many.
  */
 int
-delivery_collect(MemoryContext cxt, const BlockNumber *from, Oid *files,
-				 OutboxRow **rows)
+emissions_delivery_collect(MemoryContext cxt, const BlockNumber *from, Oid *files,
+						   OutboxRow **rows)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
-	int			n = storage_outbox_rows_from(GetActiveSnapshot(), from, files,
-											 rows);
+	int			n = emissions_storage_outbox_rows_from(GetActiveSnapshot(), from, files,
+													   rows);
 
 	MemoryContextSwitchTo(oldcxt);
 	if (n > 1)
@@ -60,7 +60,7 @@ delivery_collect(MemoryContext cxt, const BlockNumber *from, Oid *files,
  * emissions.batch_size events.
  */
 int
-delivery_chunk_end(const OutboxRow *rows, int nrows, int from)
+emissions_delivery_chunk_end(const OutboxRow *rows, int nrows, int from)
 {
 	int64		events = 0;
 	int			i = from;
@@ -79,7 +79,7 @@ delivery_chunk_end(const OutboxRow *rows, int nrows, int from)
 
 /* How many events rows[from..to) hold. */
 int64
-delivery_chunk_events(const OutboxRow *rows, int from, int to)
+emissions_delivery_chunk_events(const OutboxRow *rows, int from, int to)
 {
 	int64		events = 0;
 	int			i;

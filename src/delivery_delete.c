@@ -16,11 +16,11 @@
 
 /* Delete txn's numbered rows from the outbox. */
 void
-delivery_delete(DeliveryTxn *txn)
+emissions_delivery_delete(DeliveryTxn *txn)
 {
 	int			i;
 
 	for (i = 0; i < txn->nrows; i++)
 		if (txn->first_ids[i] >= 0)
-			storage_outbox_delete(txn->outbox, &txn->rows[i]);
+			emissions_storage_outbox_delete(txn->outbox, &txn->rows[i]);
 }

@@ -30,8 +30,8 @@
  * events failed.
  */
 int64
-delivery_dispatch(DeliveryTxn *txn, List *adapters, const bool *wanted,
-				  TimestampTz *next_retry_at)
+emissions_delivery_dispatch(DeliveryTxn *txn, List *adapters, const bool *wanted,
+							TimestampTz *next_retry_at)
 {
 	int64		failed = 0;
 	ListCell   *lc;
@@ -48,8 +48,8 @@ delivery_dispatch(DeliveryTxn *txn, List *adapters, const bool *wanted,
 
 		if (!wanted[a++])
 			continue;
-		if (adapter_deliver(adapter, outgoing_batch_source(txn->batch, adapter),
-							&error))
+		if (emissions_adapter_deliver(adapter, emissions_outgoing_batch_source(txn->batch, adapter),
+									  &error))
 			continue;
 
 		ereport(LOG,
@@ -59,14 +59,14 @@ delivery_dispatch(DeliveryTxn *txn, List *adapters, const bool *wanted,
 						error->message),
 				 errdetail("The events of transaction " UINT64_FORMAT " will be retried.",
 						   U64FromFullTransactionId(txn->rows[0].txid))));
-		failed += retries_record(adapter,
-								 outgoing_batch_source(txn->batch, adapter),
-								 error, txn->now, &retry_at);
+		failed += emissions_retries_record(adapter,
+										   emissions_outgoing_batch_source(txn->batch, adapter),
+										   error, txn->now, &retry_at);
 		if (retry_at != 0 &&
 			(*next_retry_at == 0 || *next_retry_at > retry_at))
 			*next_retry_at = retry_at;
 	}
-	outgoing_batch_free(txn->batch);
+	emissions_outgoing_batch_free(txn->batch);
 	txn->batch = NULL;
 	return failed;
 }

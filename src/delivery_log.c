@@ -20,7 +20,7 @@
 
 /* Copy txn's numbered rows into the log through log. */
 void
-delivery_log(DeliveryTxn *txn, LogWriter *log)
+emissions_delivery_log(DeliveryTxn *txn, LogWriter *log)
 {
 	int			i;
 
@@ -33,14 +33,14 @@ delivery_log(DeliveryTxn *txn, LogWriter *log)
 		if (txn->first_ids[i] < 0 || row->events == 0)
 			continue;
 		oldcxt = MemoryContextSwitchTo(txn->row_cxt);
-		if (!storage_outbox_fetch(txn->outbox, row, GetActiveSnapshot(),
-								  NULL, &stored))
+		if (!emissions_storage_outbox_fetch(txn->outbox, row, GetActiveSnapshot(),
+											NULL, &stored))
 			elog(ERROR, "emissions outbox row (%u,%u) vanished during its delivery",
 				 ItemPointerGetBlockNumber(&row->tid),
 				 ItemPointerGetOffsetNumber(&row->tid));
-		storage_log_append(log, txn->first_ids[i],
-						   txn->first_ids[i] + row->events - 1, row->txid,
-						   txn->now, stored);
+		emissions_storage_log_append(log, txn->first_ids[i],
+									 txn->first_ids[i] + row->events - 1, row->txid,
+									 txn->now, stored);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(txn->row_cxt);
 	}

@@ -34,7 +34,7 @@
 static void
 notify_event(const char *channel, Envelope *envelope, bool omit_payload)
 {
-	Async_Notify(channel, envelope_notify_text(envelope, omit_payload));
+	Async_Notify(channel, emissions_envelope_notify_text(envelope, omit_payload));
 }
 
 /*
@@ -55,7 +55,7 @@ notify_where_wanted(Envelope *envelope, List *adapters, bool *wanted)
 	{
 		Adapter    *adapter = lfirst(lc);
 
-		if (adapter_wants(adapter, decoded->type, decoded->type_len))
+		if (emissions_adapter_wants(adapter, decoded->type, decoded->type_len))
 		{
 			if (adapter->kind == ADAPTER_NOTIFY)
 				notify_event(adapter->target, envelope,
@@ -76,8 +76,8 @@ notify_where_wanted(Envelope *envelope, List *adapters, bool *wanted)
  * *last_emitted_at is the last one's emission time.
  */
 int64
-delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
-				TimestampTz *last_emitted_at)
+emissions_delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
+						  TimestampTz *last_emitted_at)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	int64		count = 0;
@@ -98,30 +98,30 @@ delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
 		if (id < 0)
 			continue;
 		oldcxt = MemoryContextSwitchTo(txn->row_cxt);
-		if (!storage_outbox_fetch(txn->outbox, row, GetActiveSnapshot(),
-								  &data, NULL))
+		if (!emissions_storage_outbox_fetch(txn->outbox, row, GetActiveSnapshot(),
+											&data, NULL))
 			elog(ERROR, "emissions outbox row (%u,%u) vanished during its delivery",
 				 ItemPointerGetBlockNumber(&row->tid),
 				 ItemPointerGetOffsetNumber(&row->tid));
 		bytes = VARDATA(data);
 		len = VARSIZE(data) - VARHDRSZ;
-		event_check_record(bytes, len);
+		emissions_event_check_record(bytes, len);
 
-		while (event_decode_next(bytes, len, &pos, &decoded))
+		while (emissions_event_decode_next(bytes, len, &pos, &decoded))
 		{
 			Envelope	envelope;
 
 			if (id >= txn->first_ids[i] + row->events)
 				break;
-			envelope_init(&envelope, id++, row->txid, &decoded, txn->dbname);
+			emissions_envelope_init(&envelope, id++, row->txid, &decoded, txn->dbname);
 			if (notify_where_wanted(&envelope, adapters, wanted))
 			{
 				if (txn->batch == NULL)
-					txn->batch = outgoing_batch_create(txn->dbname, cxt);
-				outgoing_batch_add(txn->batch, &envelope, row->depth);
+					txn->batch = emissions_outgoing_batch_create(txn->dbname, cxt);
+				emissions_outgoing_batch_add(txn->batch, &envelope, row->depth);
 			}
 			*last_emitted_at = decoded.emitted_at;
-			envelope_release(&envelope);
+			emissions_envelope_release(&envelope);
 			count++;
 		}
 		if (id != txn->first_ids[i] + row->events)

@@ -23,7 +23,7 @@
  * returns the id after the last one given.
  */
 int64
-delivery_number(DeliveryTxn *txn, const StoreState *store, int64 next_id)
+emissions_delivery_number(DeliveryTxn *txn, const StoreState *store, int64 next_id)
 {
 	int			i;
 
@@ -32,10 +32,10 @@ delivery_number(DeliveryTxn *txn, const StoreState *store, int64 next_id)
 		const OutboxRow *row = &txn->rows[i];
 
 		txn->first_ids[i] = -1;
-		if (!storage_outbox_fetch(txn->outbox, row, GetActiveSnapshot(),
-								  NULL, NULL))
+		if (!emissions_storage_outbox_fetch(txn->outbox, row, GetActiveSnapshot(),
+											NULL, NULL))
 			continue;
-		storage_check_reserved(store, next_id + row->events - 1);
+		emissions_storage_check_reserved(store, next_id + row->events - 1);
 		txn->first_ids[i] = next_id;
 		next_id += row->events;
 	}

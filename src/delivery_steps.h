@@ -28,7 +28,7 @@ typedef struct DeliveryTxn
 	TimestampTz now;			/* the delivery time */
 	MemoryContext row_cxt;		/* one row's data at a time */
 	OutgoingBatch *batch;		/* what table and function adapters want, or
-								 * NULL: made by delivery_notify() */
+								 * NULL: made by emissions_delivery_notify() */
 } DeliveryTxn;
 
 /* Windows a scan start is kept for, at most (delivery_window.c). */
@@ -56,35 +56,35 @@ typedef struct DeliveryWindow
 } DeliveryWindow;
 
 /* delivery_window.c */
-extern void delivery_window_take(DeliveryWindow *window);
-extern void delivery_window_start(const DeliveryWindow *window,
-								  BlockNumber *from);
-extern void delivery_window_scanned(DeliveryWindow *window,
-									TransactionId xmin);
-extern void delivery_window_reset(DeliveryWindow *window);
+extern void emissions_delivery_window_take(DeliveryWindow *window);
+extern void emissions_delivery_window_start(const DeliveryWindow *window,
+											BlockNumber *from);
+extern void emissions_delivery_window_scanned(DeliveryWindow *window,
+											  TransactionId xmin);
+extern void emissions_delivery_window_reset(DeliveryWindow *window);
 
 /* delivery_collect.c */
-extern int	delivery_collect(MemoryContext cxt, const BlockNumber *from,
-							 Oid *files, OutboxRow **rows);
-extern int	delivery_chunk_end(const OutboxRow *rows, int nrows, int from);
-extern int64 delivery_chunk_events(const OutboxRow *rows, int from, int to);
+extern int	emissions_delivery_collect(MemoryContext cxt, const BlockNumber *from,
+									   Oid *files, OutboxRow **rows);
+extern int	emissions_delivery_chunk_end(const OutboxRow *rows, int nrows, int from);
+extern int64 emissions_delivery_chunk_events(const OutboxRow *rows, int from, int to);
 
 /* delivery_number.c */
-extern int64 delivery_number(DeliveryTxn *txn, const StoreState *store,
-							 int64 next_id);
+extern int64 emissions_delivery_number(DeliveryTxn *txn, const StoreState *store,
+									   int64 next_id);
 
 /* delivery_notify.c */
-extern int64 delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
-							 TimestampTz *last_emitted_at);
+extern int64 emissions_delivery_notify(DeliveryTxn *txn, List *adapters, bool *wanted,
+									   TimestampTz *last_emitted_at);
 
 /* delivery_log.c */
-extern void delivery_log(DeliveryTxn *txn, LogWriter *log);
+extern void emissions_delivery_log(DeliveryTxn *txn, LogWriter *log);
 
 /* delivery_dispatch.c */
-extern int64 delivery_dispatch(DeliveryTxn *txn, List *adapters,
-							   const bool *wanted, TimestampTz *next_retry_at);
+extern int64 emissions_delivery_dispatch(DeliveryTxn *txn, List *adapters,
+										 const bool *wanted, TimestampTz *next_retry_at);
 
 /* delivery_delete.c */
-extern void delivery_delete(DeliveryTxn *txn);
+extern void emissions_delivery_delete(DeliveryTxn *txn);
 
 #endif							/* EMISSIONS_DELIVERY_STEPS_H */

@@ -29,14 +29,14 @@
  *	   last pass's xmin; the others can hold no such row.  Windows are
  *	   kept until that can no longer be true (xmin only grows).
  *
- * A pass that found rows but did not deliver them all (a failed commit)
- * makes the next one scan everything, as does a worker's first pass.
- * A partition truncated or rewritten (VACUUM FULL) since the last scan has
- * new block numbers: it is scanned whole (its relfilenode changed, see
- * storage_outbox_scan_from).  Over-estimates are harmless: a block noted
- * before a truncation only makes a scan start lower than it needs.  A prepared or
- * long transaction holds xmin back, and the scans start where they did
- * when it began, as low as every scan started before this file.
+ * A pass that found rows but did not deliver them all (a failed commit) makes
+ * the next one scan everything, as does a worker's first pass.  A partition
+ * truncated or rewritten (VACUUM FULL) since the last scan has new block
+ * numbers: it is scanned whole (its relfilenode changed, see
+ * emissions_storage_outbox_scan_from).  Over-estimates are harmless: a block
+ * noted before a truncation only makes a scan start lower than it needs.  A
+ * prepared or long transaction holds xmin back, and the scans start where they
+ * did when it began, as low as every scan started before this file.
  *
  *-------------------------------------------------------------------------
  */
@@ -48,10 +48,11 @@
 #include "registry.h"
 
 /*
- * Fold the window now ending into the snapshot's, for delivery_window_start.
+ * Fold the window now ending into the snapshot's, for
+ * emissions_delivery_window_start.
  */
 void
-delivery_window_take(DeliveryWindow *window)
+emissions_delivery_window_take(DeliveryWindow *window)
 {
 	BlockNumber taken[STORE_PARTITIONS];
 	int			p;
@@ -64,11 +65,11 @@ delivery_window_take(DeliveryWindow *window)
 }
 
 /*
- * Where the pass whose snapshot was taken after delivery_window_take
+ * Where the pass whose snapshot was taken after emissions_delivery_window_take
  * starts scanning each partition (InvalidBlockNumber: not at all).
  */
 void
-delivery_window_start(const DeliveryWindow *window, BlockNumber *from)
+emissions_delivery_window_start(const DeliveryWindow *window, BlockNumber *from)
 {
 	int			i;
 	int			p;
@@ -84,11 +85,11 @@ delivery_window_start(const DeliveryWindow *window, BlockNumber *from)
 }
 
 /*
- * Record that a pass scanned from delivery_window_start's blocks under a
- * snapshot whose xmin is xmin, and delivered every row it found.
+ * Record that a pass scanned from emissions_delivery_window_start's blocks
+ * under a snapshot whose xmin is xmin, and delivered every row it found.
  */
 void
-delivery_window_scanned(DeliveryWindow *window, TransactionId xmin)
+emissions_delivery_window_scanned(DeliveryWindow *window, TransactionId xmin)
 {
 	int			kept = 0;
 	int			i;
@@ -126,7 +127,7 @@ delivery_window_scanned(DeliveryWindow *window, TransactionId xmin)
  * that did not deliver all it found.
  */
 void
-delivery_window_reset(DeliveryWindow *window)
+emissions_delivery_window_reset(DeliveryWindow *window)
 {
 	int			p;
 

@@ -69,7 +69,7 @@ _PG_init(void)
 {
 	emissions_define_settings();
 	emissions_buffer_init();
-	storage_init();
+	emissions_storage_init();
 	emissions_wakeup_init();
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -104,8 +104,8 @@ static JsonbShape *jsonb_shapes[OMIT_BOTH + 1];
  * envelope when the whole one was too large).
  */
 void
-envelope_init(Envelope *envelope, int64 id, FullTransactionId txid,
-			  const DecodedEvent *event, const char *dbname)
+emissions_envelope_init(Envelope *envelope, int64 id, FullTransactionId txid,
+						const DecodedEvent *event, const char *dbname)
 {
 	memset(envelope, 0, sizeof(Envelope));
 	envelope->id = id;
@@ -182,7 +182,7 @@ append_json_string(StringInfo buf, const char *str, int len)
 static void
 append_jsonb(StringInfo buf, const char *src)
 {
-	Jsonb	   *value = event_copy_jsonb(src);
+	Jsonb	   *value = emissions_event_copy_jsonb(src);
 
 	(void) JsonbToCString(buf, &value->root, VARSIZE(value));
 	pfree(value);
@@ -269,7 +269,7 @@ scalar_text_length(const JsonbValue *v, Size max_len)
 static Size
 jsonb_text_length(const char *src, Size max_len)
 {
-	Jsonb	   *value = event_copy_jsonb(src);
+	Jsonb	   *value = emissions_event_copy_jsonb(src);
 	JsonbIterator *it = JsonbIteratorInit(&value->root);
 	JsonbIteratorToken token;
 	JsonbValue	v;
@@ -326,7 +326,7 @@ jsonb_text_length(const char *src, Size max_len)
  * use, in CurrentMemoryContext.
  */
 const char *
-envelope_notify_text(Envelope *envelope, bool omit_payload)
+emissions_envelope_notify_text(Envelope *envelope, bool omit_payload)
 {
 	const DecodedEvent *event = envelope->event;
 	Size		max_len = ENVELOPE_NOTIFY_MAX_BYTES;
@@ -390,8 +390,8 @@ jsonb_shape(int omit, const EnvelopeFields *f)
 		{
 			const char *before = f->field[shape->order[j - 1]].key;
 
-			if (jsonb_key_compare(before, strlen(before),
-								  key, strlen(key)) < 0)
+			if (emissions_jsonb_key_compare(before, strlen(before),
+											key, strlen(key)) < 0)
 				break;
 			shape->order[j] = shape->order[j - 1];
 		}
@@ -399,7 +399,7 @@ jsonb_shape(int omit, const EnvelopeFields *f)
 	}
 	for (i = 0; i < ENVELOPE_FIELDS; i++)
 		names[i] = f->field[shape->order[i]].key;
-	shape->keys = jsonb_keys_make(names, ENVELOPE_FIELDS);
+	shape->keys = emissions_jsonb_keys_make(names, ENVELOPE_FIELDS);
 	MemoryContextSwitchTo(oldcxt);
 	jsonb_shapes[omit] = shape;
 	return shape;
@@ -419,7 +419,7 @@ write_jsonb(const EnvelopeFields *f, int omit, Size size)
 
 	initStringInfo(&buf);
 	enlargeStringInfo(&buf, size);
-	jsonb_begin_root(&w, &buf, shape->keys);
+	emissions_jsonb_begin_root(&w, &buf, shape->keys);
 	for (i = 0; i < ENVELOPE_FIELDS; i++)
 	{
 		const EnvelopeField *field = &f->field[shape->order[i]];
@@ -427,29 +427,29 @@ write_jsonb(const EnvelopeFields *f, int omit, Size size)
 		switch (field->kind)
 		{
 			case FIELD_NUMBER:
-				jsonb_put_numeric(&w,
-								  DatumGetNumeric(DirectFunctionCall3(numeric_in,
+				emissions_jsonb_put_numeric(&w,
+											DatumGetNumeric(DirectFunctionCall3(numeric_in,
 																	  CStringGetDatum(field->value),
 																	  ObjectIdGetDatum(InvalidOid),
 																	  Int32GetDatum(-1))));
 				break;
 			case FIELD_STRING:
-				jsonb_put_string(&w, field->value, field->len);
+				emissions_jsonb_put_string(&w, field->value, field->len);
 				break;
 			case FIELD_TRUE:
-				jsonb_put_bool(&w, true);
+				emissions_jsonb_put_bool(&w, true);
 				break;
 			case FIELD_JSONB:
 				{
-					Jsonb	   *value = event_copy_jsonb(field->value);
+					Jsonb	   *value = emissions_event_copy_jsonb(field->value);
 
-					jsonb_put_jsonb(&w, value);
+					emissions_jsonb_put_jsonb(&w, value);
 					pfree(value);
 				}
 				break;
 		}
 	}
-	return jsonb_end_root(&w);
+	return emissions_jsonb_end_root(&w);
 }
 
 /* Size of the stored jsonb varlena at src (possibly unaligned). */
@@ -468,7 +468,7 @@ stored_size(const char *src)
  * can be.  Made on first use, in CurrentMemoryContext.
  */
 Jsonb *
-envelope_jsonb(Envelope *envelope)
+emissions_envelope_jsonb(Envelope *envelope)
 {
 	const DecodedEvent *event = envelope->event;
 	int			omit = missing_parts(envelope);
@@ -493,10 +493,10 @@ envelope_jsonb(Envelope *envelope)
 
 /*
  * Raise the error (54000) an adapter call fails with when the envelope of
- * event id has no jsonb form (envelope_jsonb() returned NULL).
+ * event id has no jsonb form (emissions_envelope_jsonb() returned NULL).
  */
 void
-envelope_report_too_large(int64 id)
+emissions_envelope_report_too_large(int64 id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -508,7 +508,7 @@ envelope_report_too_large(int64 id)
 
 /* Free the forms of envelope that were made. */
 void
-envelope_release(Envelope *envelope)
+emissions_envelope_release(Envelope *envelope)
 {
 	if (envelope->notify_text[0] != NULL)
 		pfree(envelope->notify_text[0]);

@@ -33,12 +33,12 @@ typedef struct Envelope
 	bool		jsonb_made;
 } Envelope;
 
-extern void envelope_init(Envelope *envelope, int64 id,
-						  FullTransactionId txid, const DecodedEvent *event,
-						  const char *dbname);
-extern const char *envelope_notify_text(Envelope *envelope, bool omit_payload);
-extern Jsonb *envelope_jsonb(Envelope *envelope);
-extern void envelope_report_too_large(int64 id);
-extern void envelope_release(Envelope *envelope);
+extern void emissions_envelope_init(Envelope *envelope, int64 id,
+									FullTransactionId txid, const DecodedEvent *event,
+									const char *dbname);
+extern const char *emissions_envelope_notify_text(Envelope *envelope, bool omit_payload);
+extern Jsonb *emissions_envelope_jsonb(Envelope *envelope);
+extern void emissions_envelope_report_too_large(int64 id);
+extern void emissions_envelope_release(Envelope *envelope);
 
 #endif							/* EMISSIONS_ENVELOPE_H */

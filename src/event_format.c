@@ -28,7 +28,7 @@
  * Number of bytes the encoded form of an event takes.
  */
 Size
-event_encoded_size(int type_len, const Jsonb *payload, const Jsonb *metadata)
+emissions_event_encoded_size(int type_len, const Jsonb *payload, const Jsonb *metadata)
 {
 	return EVENT_HEADER_BYTES + type_len + VARSIZE(payload) + VARSIZE(metadata);
 }
@@ -37,8 +37,8 @@ event_encoded_size(int type_len, const Jsonb *payload, const Jsonb *metadata)
  * Write the fixed header of an event into dst (EVENT_HEADER_BYTES bytes).
  */
 void
-event_encode_header(char *dst, uint32 total_len, TimestampTz emitted_at,
-					int type_len)
+emissions_event_encode_header(char *dst, uint32 total_len, TimestampTz emitted_at,
+							  int type_len)
 {
 	uint8		tl = (uint8) type_len;
 
@@ -51,7 +51,7 @@ event_encode_header(char *dst, uint32 total_len, TimestampTz emitted_at,
  * Total length of the encoded event starting at src.
  */
 uint32
-event_peek_length(const char *src)
+emissions_event_peek_length(const char *src)
 {
 	uint32		len;
 
@@ -63,7 +63,7 @@ event_peek_length(const char *src)
  * emitted_at of the encoded event starting at src.
  */
 TimestampTz
-event_peek_emitted_at(const char *src)
+emissions_event_peek_emitted_at(const char *src)
 {
 	TimestampTz ts;
 
@@ -99,7 +99,7 @@ report_corrupt(Size pos)
  * form an event.
  */
 bool
-event_decode_next(const char *data, Size len, Size *pos, DecodedEvent *event)
+emissions_event_decode_next(const char *data, Size len, Size *pos, DecodedEvent *event)
 {
 	Size		start = *pos;
 	Size		avail = len - start;
@@ -113,11 +113,11 @@ event_decode_next(const char *data, Size len, Size *pos, DecodedEvent *event)
 	if (avail < EVENT_HEADER_BYTES)
 		report_corrupt(start);
 
-	total = event_peek_length(data + start);
+	total = emissions_event_peek_length(data + start);
 	if (total < EVENT_HEADER_BYTES || total > avail)
 		report_corrupt(start);
 
-	event->emitted_at = event_peek_emitted_at(data + start);
+	event->emitted_at = emissions_event_peek_emitted_at(data + start);
 	event->type_len = (uint8) data[start + 12];
 	event->type = data + start + EVENT_HEADER_BYTES;
 	off = EVENT_HEADER_BYTES + event->type_len;
@@ -142,7 +142,7 @@ event_decode_next(const char *data, Size len, Size *pos, DecodedEvent *event)
  * data) starts with the layout version this code reads.
  */
 void
-event_check_record(const char *data, Size len)
+emissions_event_check_record(const char *data, Size len)
 {
 	if (len < 1 || data[0] != OUTBOX_RECORD_VERSION)
 		ereport(ERROR,
@@ -154,7 +154,7 @@ event_check_record(const char *data, Size len)
  * Copy a (possibly unaligned) jsonb varlena into palloc'd, aligned memory.
  */
 Jsonb *
-event_copy_jsonb(const char *src)
+emissions_event_copy_jsonb(const char *src)
 {
 	Size		size = varlena_size_at(src, VARHDRSZ);
 	Jsonb	   *copy = palloc(size);

@@ -23,7 +23,7 @@
 /*
  * An event decoded from a record.  The pointers point into the record; the
  * JSON values are complete varlenas but may be unaligned, so use
- * event_copy_jsonb() before handing them to jsonb code.
+ * emissions_event_copy_jsonb() before handing them to jsonb code.
  */
 typedef struct DecodedEvent
 {
@@ -34,15 +34,15 @@ typedef struct DecodedEvent
 	const char *metadata;
 } DecodedEvent;
 
-extern Size event_encoded_size(int type_len, const Jsonb *payload,
-							   const Jsonb *metadata);
-extern void event_encode_header(char *dst, uint32 total_len,
-								TimestampTz emitted_at, int type_len);
-extern uint32 event_peek_length(const char *src);
-extern TimestampTz event_peek_emitted_at(const char *src);
-extern bool event_decode_next(const char *data, Size len, Size *pos,
-							  DecodedEvent *event);
-extern Jsonb *event_copy_jsonb(const char *src);
-extern void event_check_record(const char *data, Size len);
+extern Size emissions_event_encoded_size(int type_len, const Jsonb *payload,
+										 const Jsonb *metadata);
+extern void emissions_event_encode_header(char *dst, uint32 total_len,
+										  TimestampTz emitted_at, int type_len);
+extern uint32 emissions_event_peek_length(const char *src);
+extern TimestampTz emissions_event_peek_emitted_at(const char *src);
+extern bool emissions_event_decode_next(const char *data, Size len, Size *pos,
+										DecodedEvent *event);
+extern Jsonb *emissions_event_copy_jsonb(const char *src);
+extern void emissions_event_check_record(const char *data, Size len);
 
 #endif							/* EMISSIONS_EVENT_FORMAT_H */

@@ -2,7 +2,7 @@
  *
  * event_log.c
  *	  Catch-up readers: emissions_events(), emissions_event(), and
- *	  event_log_read() for subscriptions (subscriptions.c).
+ *	  emissions_event_log_read() for subscriptions (subscriptions.c).
  *
  * Delivered events stay in the event log for emissions.retention (the
  * storage layer keeps it, storage_log.c).  These functions ask it for the
@@ -54,9 +54,9 @@ emit_row(int64 first_id, FullTransactionId txid, TimestampTz delivered_at,
 	int64		id = first_id;
 	DecodedEvent event;
 
-	event_check_record(data, len);
+	emissions_event_check_record(data, len);
 
-	for (; event_decode_next(data, len, &pos, &event); id++)
+	for (; emissions_event_decode_next(data, len, &pos, &event); id++)
 	{
 		Datum		values[7];
 		bool		nulls[7] = {0};
@@ -68,8 +68,8 @@ emit_row(int64 first_id, FullTransactionId txid, TimestampTz delivered_at,
 		values[0] = Int64GetDatum(id);
 		values[1] = PointerGetDatum(cstring_to_text_with_len(event.type,
 															 event.type_len));
-		values[2] = PointerGetDatum(event_copy_jsonb(event.payload));
-		values[3] = PointerGetDatum(event_copy_jsonb(event.metadata));
+		values[2] = PointerGetDatum(emissions_event_copy_jsonb(event.payload));
+		values[3] = PointerGetDatum(emissions_event_copy_jsonb(event.metadata));
 		values[4] = TimestampTzGetDatum(event.emitted_at);
 		values[5] = FullTransactionIdGetDatum(txid);
 		values[6] = TimestampTzGetDatum(delivered_at);
@@ -85,7 +85,7 @@ emit_row(int64 first_id, FullTransactionId txid, TimestampTz delivered_at,
  * id order, at most max of them.
  */
 void
-event_log_read(ReturnSetInfo *rsinfo, int64 after_id, int32 max)
+emissions_event_log_read(ReturnSetInfo *rsinfo, int64 after_id, int32 max)
 {
 	EventsWanted wanted = {0};
 
@@ -96,7 +96,7 @@ event_log_read(ReturnSetInfo *rsinfo, int64 after_id, int32 max)
 	wanted.up_to = PG_INT64_MAX;
 	wanted.max = max;
 	/* Every row holds at least one event: max rows are enough. */
-	storage_log_read(after_id, max, emit_row, &wanted);
+	emissions_storage_log_read(after_id, max, emit_row, &wanted);
 }
 
 /*
@@ -115,7 +115,7 @@ emissions_events(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max must not be negative")));
 	InitMaterializedSRF(fcinfo, 0);
-	event_log_read(rsinfo, after_id, max);
+	emissions_event_log_read(rsinfo, after_id, max);
 	return (Datum) 0;
 }
 
@@ -137,6 +137,6 @@ emissions_event(PG_FUNCTION_ARGS)
 	wanted.after_id = id - 1;
 	wanted.up_to = id;
 	wanted.max = 1;
-	storage_log_read(wanted.after_id, 1, emit_row, &wanted);
+	emissions_storage_log_read(wanted.after_id, 1, emit_row, &wanted);
 	return (Datum) 0;
 }

@@ -11,6 +11,6 @@
 #include "fmgr.h"
 #include "nodes/execnodes.h"
 
-extern void event_log_read(ReturnSetInfo *rsinfo, int64 after_id, int32 max);
+extern void emissions_event_log_read(ReturnSetInfo *rsinfo, int64 after_id, int32 max);
 
 #endif							/* EMISSIONS_EVENT_LOG_H */

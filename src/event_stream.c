@@ -36,7 +36,7 @@
  * Start an empty stream whose memory lives in cxt.
  */
 void
-event_stream_init(EventStream *stream, MemoryContext cxt)
+emissions_event_stream_init(EventStream *stream, MemoryContext cxt)
 {
 	memset(stream, 0, sizeof(EventStream));
 	stream->cxt = cxt;
@@ -122,8 +122,8 @@ reserve(EventStream *stream, Size len)
  * stream may hold; the entry is kept whole in one place.
  */
 void
-event_stream_append(EventStream *stream, const void *const *parts,
-					const Size *lens, int nparts, Size limit)
+emissions_event_stream_append(EventStream *stream, const void *const *parts,
+							  const Size *lens, int nparts, Size limit)
 {
 	Size		total = 0;
 	int			i;
@@ -154,7 +154,7 @@ event_stream_append(EventStream *stream, const void *const *parts,
  * within the log.
  */
 void
-event_stream_read(EventStream *stream, uint64 offset, void *dst, Size len)
+emissions_event_stream_read(EventStream *stream, uint64 offset, void *dst, Size len)
 {
 	char	   *out = dst;
 
@@ -182,7 +182,7 @@ event_stream_read(EventStream *stream, uint64 offset, void *dst, Size len)
  * Cut the log back to end bytes.  Does no I/O and cannot fail.
  */
 void
-event_stream_truncate(EventStream *stream, uint64 end)
+emissions_event_stream_truncate(EventStream *stream, uint64 end)
 {
 	if (end >= stream->mem_base)
 		stream->mem_len = end - stream->mem_base;
@@ -197,7 +197,7 @@ event_stream_truncate(EventStream *stream, uint64 end)
  * Close and delete the spill file, if any; the stream is empty afterwards.
  */
 void
-event_stream_close(EventStream *stream)
+emissions_event_stream_close(EventStream *stream)
 {
 	if (stream->file != NULL)
 		BufFileClose(stream->file);

@@ -27,13 +27,13 @@ typedef struct EventStream
 	uint64		file_size;		/* bytes the file holds, buffered or not */
 } EventStream;
 
-extern void event_stream_init(EventStream *stream, MemoryContext cxt);
-extern void event_stream_append(EventStream *stream, const void *const *parts,
-								const Size *lens, int nparts, Size limit);
-extern void event_stream_read(EventStream *stream, uint64 offset, void *dst,
-							  Size len);
-extern void event_stream_truncate(EventStream *stream, uint64 end);
-extern void event_stream_close(EventStream *stream);
+extern void emissions_event_stream_init(EventStream *stream, MemoryContext cxt);
+extern void emissions_event_stream_append(EventStream *stream, const void *const *parts,
+										  const Size *lens, int nparts, Size limit);
+extern void emissions_event_stream_read(EventStream *stream, uint64 offset, void *dst,
+										Size len);
+extern void emissions_event_stream_truncate(EventStream *stream, uint64 end);
+extern void emissions_event_stream_close(EventStream *stream);
 
 static inline uint64
 event_stream_end(const EventStream *stream)

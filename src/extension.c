@@ -76,7 +76,7 @@ extension_schema(void)
 	Oid			schema = InvalidOid;
 
 	if (!emissions_extension_lookup(&schema, NULL))
-		storage_report_not_installed();
+		emissions_storage_report_not_installed();
 	return schema;
 }
 

@@ -76,7 +76,7 @@ pad_to_int(StringInfo buf)
  * jsonb_util.c's lengthCompareJsonbString().
  */
 int
-jsonb_key_compare(const char *a, int alen, const char *b, int blen)
+emissions_jsonb_key_compare(const char *a, int alen, const char *b, int blen)
 {
 	if (alen != blen)
 		return alen > blen ? 1 : -1;
@@ -85,10 +85,11 @@ jsonb_key_compare(const char *a, int alen, const char *b, int blen)
 
 /*
  * The binary form of the keys names[0..n-1], which must be distinct and in
- * jsonb_key_compare() order.  Allocated in the current memory context.
+ * emissions_jsonb_key_compare() order.  Allocated in the current memory
+ * context.
  */
 JsonbKeys *
-jsonb_keys_make(const char *const *names, int n)
+emissions_jsonb_keys_make(const char *const *names, int n)
 {
 	JsonbKeys  *keys = palloc(sizeof(JsonbKeys));
 	StringInfoData data;
@@ -101,8 +102,8 @@ jsonb_keys_make(const char *const *names, int n)
 	{
 		int			len = strlen(names[i]);
 
-		Assert(i == 0 || jsonb_key_compare(names[i - 1], strlen(names[i - 1]),
-										   names[i], len) < 0);
+		Assert(i == 0 || emissions_jsonb_key_compare(names[i - 1], strlen(names[i - 1]),
+													 names[i], len) < 0);
 		appendBinaryStringInfo(&data, names[i], len);
 		check_length(data.len);
 		keys->entries[i] = (i % JB_OFFSET_STRIDE) == 0 ?
@@ -162,7 +163,7 @@ end_object(JsonbObjectWriter *w)
  * Start a jsonb whose root is an object with keys, in buf (emptied first).
  */
 void
-jsonb_begin_root(JsonbObjectWriter *w, StringInfo buf, const JsonbKeys *keys)
+emissions_jsonb_begin_root(JsonbObjectWriter *w, StringInfo buf, const JsonbKeys *keys)
 {
 	resetStringInfo(buf);
 	append_zeros(buf, VARHDRSZ);
@@ -171,7 +172,7 @@ jsonb_begin_root(JsonbObjectWriter *w, StringInfo buf, const JsonbKeys *keys)
 
 /* Finish the root object; the jsonb is in the writer's buffer. */
 Jsonb *
-jsonb_end_root(JsonbObjectWriter *w)
+emissions_jsonb_end_root(JsonbObjectWriter *w)
 {
 	(void) end_object(w);
 	SET_VARSIZE(w->buf->data, w->buf->len);
@@ -180,33 +181,33 @@ jsonb_end_root(JsonbObjectWriter *w)
 
 /* Start an object with keys as parent's next value. */
 void
-jsonb_begin_nested(JsonbObjectWriter *parent, JsonbObjectWriter *w,
-				   const JsonbKeys *keys)
+emissions_jsonb_begin_nested(JsonbObjectWriter *parent, JsonbObjectWriter *w,
+							 const JsonbKeys *keys)
 {
 	begin_object(w, parent->buf, keys);
 }
 
-/* Finish the object w started by jsonb_begin_nested(). */
+/* Finish the object w started by emissions_jsonb_begin_nested(). */
 void
-jsonb_end_nested(JsonbObjectWriter *parent, JsonbObjectWriter *w)
+emissions_jsonb_end_nested(JsonbObjectWriter *parent, JsonbObjectWriter *w)
 {
 	end_value(parent, JENTRY_ISCONTAINER, end_object(w));
 }
 
 void
-jsonb_put_null(JsonbObjectWriter *w)
+emissions_jsonb_put_null(JsonbObjectWriter *w)
 {
 	end_value(w, JENTRY_ISNULL, 0);
 }
 
 void
-jsonb_put_bool(JsonbObjectWriter *w, bool value)
+emissions_jsonb_put_bool(JsonbObjectWriter *w, bool value)
 {
 	end_value(w, value ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE, 0);
 }
 
 void
-jsonb_put_string(JsonbObjectWriter *w, const char *s, Size len)
+emissions_jsonb_put_string(JsonbObjectWriter *w, const char *s, Size len)
 {
 	if (len > JENTRY_OFFLENMASK)
 		ereport(ERROR,
@@ -219,7 +220,7 @@ jsonb_put_string(JsonbObjectWriter *w, const char *s, Size len)
 }
 
 void
-jsonb_put_numeric(JsonbObjectWriter *w, Numeric num)
+emissions_jsonb_put_numeric(JsonbObjectWriter *w, Numeric num)
 {
 	int			padding = pad_to_int(w->buf);
 	Size		len = VARSIZE_ANY(num);
@@ -234,7 +235,7 @@ jsonb_put_numeric(JsonbObjectWriter *w, Numeric num)
  * on a 4-byte boundary.
  */
 void
-jsonb_put_jsonb(JsonbObjectWriter *w, const Jsonb *jb)
+emissions_jsonb_put_jsonb(JsonbObjectWriter *w, const Jsonb *jb)
 {
 	if (JB_ROOT_IS_SCALAR(jb))
 	{
@@ -244,16 +245,16 @@ jsonb_put_jsonb(JsonbObjectWriter *w, const Jsonb *jb)
 		switch (v.type)
 		{
 			case jbvNull:
-				jsonb_put_null(w);
+				emissions_jsonb_put_null(w);
 				break;
 			case jbvBool:
-				jsonb_put_bool(w, v.val.boolean);
+				emissions_jsonb_put_bool(w, v.val.boolean);
 				break;
 			case jbvString:
-				jsonb_put_string(w, v.val.string.val, v.val.string.len);
+				emissions_jsonb_put_string(w, v.val.string.val, v.val.string.len);
 				break;
 			case jbvNumeric:
-				jsonb_put_numeric(w, v.val.numeric);
+				emissions_jsonb_put_numeric(w, v.val.numeric);
 				break;
 			default:
 				elog(ERROR, "unexpected jsonb scalar type: %d", (int) v.type);

@@ -33,20 +33,20 @@ typedef struct JsonbObjectWriter
 	uint32		datalen;		/* bytes of keys and values written so far */
 } JsonbObjectWriter;
 
-extern int	jsonb_key_compare(const char *a, int alen, const char *b, int blen);
-extern JsonbKeys *jsonb_keys_make(const char *const *names, int n);
+extern int	emissions_jsonb_key_compare(const char *a, int alen, const char *b, int blen);
+extern JsonbKeys *emissions_jsonb_keys_make(const char *const *names, int n);
 
-extern void jsonb_begin_root(JsonbObjectWriter *w, StringInfo buf,
-							 const JsonbKeys *keys);
-extern Jsonb *jsonb_end_root(JsonbObjectWriter *w);
-extern void jsonb_begin_nested(JsonbObjectWriter *parent,
-							   JsonbObjectWriter *w, const JsonbKeys *keys);
-extern void jsonb_end_nested(JsonbObjectWriter *parent, JsonbObjectWriter *w);
+extern void emissions_jsonb_begin_root(JsonbObjectWriter *w, StringInfo buf,
+									   const JsonbKeys *keys);
+extern Jsonb *emissions_jsonb_end_root(JsonbObjectWriter *w);
+extern void emissions_jsonb_begin_nested(JsonbObjectWriter *parent,
+										 JsonbObjectWriter *w, const JsonbKeys *keys);
+extern void emissions_jsonb_end_nested(JsonbObjectWriter *parent, JsonbObjectWriter *w);
 
-extern void jsonb_put_null(JsonbObjectWriter *w);
-extern void jsonb_put_bool(JsonbObjectWriter *w, bool value);
-extern void jsonb_put_string(JsonbObjectWriter *w, const char *s, Size len);
-extern void jsonb_put_numeric(JsonbObjectWriter *w, Numeric num);
-extern void jsonb_put_jsonb(JsonbObjectWriter *w, const Jsonb *jb);
+extern void emissions_jsonb_put_null(JsonbObjectWriter *w);
+extern void emissions_jsonb_put_bool(JsonbObjectWriter *w, bool value);
+extern void emissions_jsonb_put_string(JsonbObjectWriter *w, const char *s, Size len);
+extern void emissions_jsonb_put_numeric(JsonbObjectWriter *w, Numeric num);
+extern void emissions_jsonb_put_jsonb(JsonbObjectWriter *w, const Jsonb *jb);
 
 #endif							/* EMISSIONS_JSONB_WRITER_H */

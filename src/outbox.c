@@ -46,9 +46,9 @@ write_record(OutboxWriter *writer, const OutboxBatch *batch, int32 *seq,
 	record.batch = batch->number;
 	record.events = (int32) count;
 	record.depth = batch->depth;
-	record.emitted_at = event_peek_emitted_at(VARDATA(data) + 1);
+	record.emitted_at = emissions_event_peek_emitted_at(VARDATA(data) + 1);
 	record.data = data;
-	storage_outbox_write(writer, &record);
+	emissions_storage_outbox_write(writer, &record);
 }
 
 /*
@@ -59,7 +59,7 @@ write_record(OutboxWriter *writer, const OutboxBatch *batch, int32 *seq,
 void
 emissions_outbox_write(const OutboxBatch *batch, int32 *seq)
 {
-	OutboxWriter *writer = storage_outbox_begin_write();
+	OutboxWriter *writer = emissions_storage_outbox_begin_write();
 	MemoryContext cxt;
 	MemoryContext oldcxt;
 	uint64		from = batch->from;
@@ -74,7 +74,7 @@ emissions_outbox_write(const OutboxBatch *batch, int32 *seq)
 		/* The common case: the whole batch in one record, one copy. */
 		bytea	   *record = new_record(to - from);
 
-		event_stream_read(batch->stream, from, VARDATA(record) + 1, to - from);
+		emissions_event_stream_read(batch->stream, from, VARDATA(record) + 1, to - from);
 		SET_VARSIZE(record, VARHDRSZ + 1 + (to - from));
 		write_record(writer, batch, seq, batch->nevents, record);
 	}
@@ -95,14 +95,14 @@ emissions_outbox_write(const OutboxBatch *batch, int32 *seq)
 				char		header[EVENT_HEADER_BYTES];
 				uint32		len;
 
-				event_stream_read(batch->stream, pos, header, EVENT_HEADER_BYTES);
-				len = event_peek_length(header);
+				emissions_event_stream_read(batch->stream, pos, header, EVENT_HEADER_BYTES);
+				len = emissions_event_peek_length(header);
 				if (count > 0 && used + len > OUTBOX_RECORD_MAX_BYTES)
 					break;
 				if (len > OUTBOX_RECORD_MAX_BYTES)
 					record = repalloc(record, VARHDRSZ + 1 + len);
-				event_stream_read(batch->stream, pos,
-								  VARDATA(record) + 1 + used, len);
+				emissions_event_stream_read(batch->stream, pos,
+											VARDATA(record) + 1 + used, len);
 				used += len;
 				pos += len;
 				count++;
@@ -117,5 +117,5 @@ emissions_outbox_write(const OutboxBatch *batch, int32 *seq)
 
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(cxt);
-	storage_outbox_end_write(writer);
+	emissions_storage_outbox_end_write(writer);
 }

@@ -41,7 +41,7 @@
  * Note that a pass starts now.
  */
 void
-pacing_pass_started(Pacing *pacing, TimestampTz now)
+emissions_pacing_pass_started(Pacing *pacing, TimestampTz now)
 {
 	pacing->last_pass_at = now;
 }
@@ -54,7 +54,7 @@ pacing_pass_started(Pacing *pacing, TimestampTz now)
  * short interval does not make a spike of it.
  */
 void
-pacing_pass_done(Pacing *pacing, int64 delivered)
+emissions_pacing_pass_done(Pacing *pacing, int64 delivered)
 {
 	double		elapsed_us;
 	double		keep;
@@ -77,7 +77,7 @@ pacing_pass_done(Pacing *pacing, int64 delivered)
  * at once.
  */
 long
-pacing_hold_us(const Pacing *pacing, TimestampTz now)
+emissions_pacing_hold_us(const Pacing *pacing, TimestampTz now)
 {
 	double		delay_us = emissions_coalesce_delay_ms * 1000.0;
 	TimestampTz due;

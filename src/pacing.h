@@ -19,8 +19,8 @@ typedef struct Pacing
 	double		span_us;		/* the time they came in, decaying */
 } Pacing;
 
-extern void pacing_pass_started(Pacing *pacing, TimestampTz now);
-extern void pacing_pass_done(Pacing *pacing, int64 delivered);
-extern long pacing_hold_us(const Pacing *pacing, TimestampTz now);
+extern void emissions_pacing_pass_started(Pacing *pacing, TimestampTz now);
+extern void emissions_pacing_pass_done(Pacing *pacing, int64 delivered);
+extern long emissions_pacing_hold_us(const Pacing *pacing, TimestampTz now);
 
 #endif							/* EMISSIONS_PACING_H */

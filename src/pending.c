@@ -38,9 +38,9 @@ decode_row(const OutboxRow *row, bytea *record, void *arg)
 	int32		index = 0;
 	DecodedEvent event;
 
-	event_check_record(data, len);
+	emissions_event_check_record(data, len);
 
-	while (event_decode_next(data, len, &pos, &event))
+	while (emissions_event_decode_next(data, len, &pos, &event))
 	{
 		Datum		values[8];
 		bool		nulls[8] = {0};
@@ -51,8 +51,8 @@ decode_row(const OutboxRow *row, bytea *record, void *arg)
 		values[3] = Int32GetDatum(++index);
 		values[4] = PointerGetDatum(cstring_to_text_with_len(event.type,
 															 event.type_len));
-		values[5] = PointerGetDatum(event_copy_jsonb(event.payload));
-		values[6] = PointerGetDatum(event_copy_jsonb(event.metadata));
+		values[5] = PointerGetDatum(emissions_event_copy_jsonb(event.payload));
+		values[6] = PointerGetDatum(emissions_event_copy_jsonb(event.metadata));
 		values[7] = TimestampTzGetDatum(event.emitted_at);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -68,6 +68,6 @@ emissions_pending_events(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	InitMaterializedSRF(fcinfo, 0);
-	storage_outbox_scan(GetActiveSnapshot(), true, decode_row, rsinfo);
+	emissions_storage_outbox_scan(GetActiveSnapshot(), true, decode_row, rsinfo);
 	return (Datum) 0;
 }

@@ -77,7 +77,7 @@ insert_failure(FailedCall *call, OutgoingEvent *event, Jsonb *envelope,
 														 event->type_len));
 	values[5] = Int32GetDatum(event->depth);
 	values[6] = JsonbPGetDatum(envelope ? envelope :
-							   outgoing_envelope_jsonb(event));
+							   emissions_outgoing_envelope_jsonb(event));
 	values[7] = TimestampTzGetDatum(first_retry_at(call->now));
 	if (dead)
 		nulls[7] = 'n';
@@ -102,7 +102,7 @@ try_insert_failures(FailedCall *call, EventSource *source, OutgoingEvent *one,
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner resowner = CurrentResourceOwner;
-	bool		dead = adapter_max_attempts(call->adapter) <= 1;
+	bool		dead = emissions_adapter_max_attempts(call->adapter) <= 1;
 	OutgoingEvent event;
 	int64		inserted = 0;
 	bool		ok = true;
@@ -157,8 +157,8 @@ try_insert_failures(FailedCall *call, EventSource *source, OutgoingEvent *one,
  * if that fails, each in one of its own.
  */
 int64
-retries_record(const Adapter *adapter, EventSource *source,
-			   const ErrorData *error, TimestampTz now, TimestampTz *retry_at)
+emissions_retries_record(const Adapter *adapter, EventSource *source,
+						 const ErrorData *error, TimestampTz now, TimestampTz *retry_at)
 {
 	static const Oid argtypes[] = {
 		TEXTOID, OIDOID, INT8OID, XID8OID, TEXTOID, INT4OID, JSONBOID,
@@ -193,7 +193,7 @@ retries_record(const Adapter *adapter, EventSource *source,
 			if (!try_insert_failures(&call, source, &event, &n))
 			{
 				insert_failure(&call, &event,
-							   outgoing_envelope_without_contents(&event),
+							   emissions_outgoing_envelope_without_contents(&event),
 							   true);
 				n++;
 			}
@@ -201,7 +201,7 @@ retries_record(const Adapter *adapter, EventSource *source,
 	}
 	MemoryContextDelete(call.event_cxt);
 	SPI_freeplan(call.plan);
-	*retry_at = adapter_max_attempts(adapter) <= 1 ? 0 :
+	*retry_at = emissions_adapter_max_attempts(adapter) <= 1 ? 0 :
 		first_retry_at(now);
 	return n;
 }
@@ -296,8 +296,8 @@ typedef struct RetryRow
  * to the counts of events delivered and failed.
  */
 void
-retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
-				int64 *failed)
+emissions_retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
+						  int64 *failed)
 {
 	Oid			argtype = TIMESTAMPTZOID;
 	Datum		arg = TimestampTzGetDatum(now);
@@ -362,12 +362,12 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
 			events[i] = rows[g + i].event;
 			ids[i] = rows[g + i].id;
 		}
-		array_source_init(&source, events, n);
+		emissions_array_source_init(&source, events, n);
 
 		adapter = find_adapter(adapters, rows[g].adapter);
 		if (adapter == NULL || adapter->kind == ADAPTER_NOTIFY)
 			forget_rows(ids, n);	/* the adapter was dropped meanwhile */
-		else if (adapter_deliver(adapter, &source.base, &error))
+		else if (emissions_adapter_deliver(adapter, &source.base, &error))
 		{
 			forget_rows(ids, n);
 			*delivered += n;
@@ -375,7 +375,7 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
 		else
 		{
 			*failed += n;
-			count_failure(ids, n, error, adapter_max_attempts(adapter), now);
+			count_failure(ids, n, error, emissions_adapter_max_attempts(adapter), now);
 		}
 		g = end;
 	}
@@ -385,7 +385,7 @@ retries_run_due(List *adapters, TimestampTz now, int64 *delivered,
  * When the next retry is due, or 0 when none is waiting.
  */
 TimestampTz
-retries_next_due(void)
+emissions_retries_next_due(void)
 {
 	char	   *sql;
 	bool		isnull;

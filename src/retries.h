@@ -10,11 +10,11 @@
 
 #include "adapters.h"
 
-extern int64 retries_record(const Adapter *adapter, EventSource *source,
-							const ErrorData *error, TimestampTz now,
-							TimestampTz *retry_at);
-extern void retries_run_due(List *adapters, TimestampTz now,
-							int64 *delivered, int64 *failed);
-extern TimestampTz retries_next_due(void);
+extern int64 emissions_retries_record(const Adapter *adapter, EventSource *source,
+									  const ErrorData *error, TimestampTz now,
+									  TimestampTz *retry_at);
+extern void emissions_retries_run_due(List *adapters, TimestampTz now,
+									  int64 *delivered, int64 *failed);
+extern TimestampTz emissions_retries_next_due(void);
 
 #endif							/* EMISSIONS_RETRIES_H */

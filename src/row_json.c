@@ -116,7 +116,7 @@ column_key_compare(const void *a, const void *b)
 	const char *an = ((const RowJsonColumn *) a)->name;
 	const char *bn = ((const RowJsonColumn *) b)->name;
 
-	return jsonb_key_compare(an, strlen(an), bn, strlen(bn));
+	return emissions_jsonb_key_compare(an, strlen(an), bn, strlen(bn));
 }
 
 /*
@@ -124,7 +124,7 @@ column_key_compare(const void *a, const void *b)
  * (all when NIL), in memory of cxt.
  */
 RowJson *
-row_json_create(TupleDesc desc, List *columns, MemoryContext cxt)
+emissions_row_json_create(TupleDesc desc, List *columns, MemoryContext cxt)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 	RowJson    *conv = palloc0(offsetof(RowJson, columns) +
@@ -181,7 +181,7 @@ row_json_create(TupleDesc desc, List *columns, MemoryContext cxt)
 	names = palloc(sizeof(char *) * Max(conv->ncolumns, 1));
 	for (i = 0; i < conv->ncolumns; i++)
 		names[i] = conv->columns[i].name;
-	conv->keys = jsonb_keys_make(names, conv->ncolumns);
+	conv->keys = emissions_jsonb_keys_make(names, conv->ncolumns);
 	MemoryContextSwitchTo(oldcxt);
 	return conv;
 }
@@ -193,11 +193,11 @@ put_value(JsonbObjectWriter *w, RowJsonColumn *col, Datum value)
 	switch (col->kind)
 	{
 		case KIND_INTEGER:
-			jsonb_put_numeric(w, int64_to_numeric(col->typid == INT2OID ?
-												  DatumGetInt16(value) :
-												  col->typid == INT4OID ?
-												  DatumGetInt32(value) :
-												  DatumGetInt64(value)));
+			emissions_jsonb_put_numeric(w, int64_to_numeric(col->typid == INT2OID ?
+															DatumGetInt16(value) :
+															col->typid == INT4OID ?
+															DatumGetInt32(value) :
+															DatumGetInt64(value)));
 			break;
 		case KIND_NUMERIC:
 			{
@@ -208,31 +208,31 @@ put_value(JsonbObjectWriter *w, RowJsonColumn *col, Datum value)
 					char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out,
 																		   value));
 
-					jsonb_put_string(w, text, strlen(text));
+					emissions_jsonb_put_string(w, text, strlen(text));
 				}
 				else
-					jsonb_put_numeric(w, num);
+					emissions_jsonb_put_numeric(w, num);
 			}
 			break;
 		case KIND_BOOL:
-			jsonb_put_bool(w, DatumGetBool(value));
+			emissions_jsonb_put_bool(w, DatumGetBool(value));
 			break;
 		case KIND_DATETIME:
 			{
 				char		text[MAXDATELEN + 1];
 
 				JsonEncodeDateTime(text, value, col->typid, NULL);
-				jsonb_put_string(w, text, strlen(text));
+				emissions_jsonb_put_string(w, text, strlen(text));
 			}
 			break;
 		case KIND_JSONB:
-			jsonb_put_jsonb(w, DatumGetJsonbP(value));
+			emissions_jsonb_put_jsonb(w, DatumGetJsonbP(value));
 			break;
 		case KIND_TEXT:
 			{
 				text	   *t = DatumGetTextPP(value);
 
-				jsonb_put_string(w, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				emissions_jsonb_put_string(w, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 			}
 			break;
 		case KIND_OUTPUT:
@@ -241,16 +241,16 @@ put_value(JsonbObjectWriter *w, RowJsonColumn *col, Datum value)
 				int			len = strlen(text);
 
 				if (col->numeric_text && IsValidJsonNumber(text, len))
-					jsonb_put_numeric(w, DatumGetNumeric(DirectFunctionCall3(numeric_in,
-																			 CStringGetDatum(text),
-																			 ObjectIdGetDatum(InvalidOid),
-																			 Int32GetDatum(-1))));
+					emissions_jsonb_put_numeric(w, DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																					   CStringGetDatum(text),
+																					   ObjectIdGetDatum(InvalidOid),
+																					   Int32GetDatum(-1))));
 				else
-					jsonb_put_string(w, text, len);
+					emissions_jsonb_put_string(w, text, len);
 			}
 			break;
 		case KIND_TO_JSONB:
-			jsonb_put_jsonb(w, DatumGetJsonbP(FunctionCall1(&col->func, value)));
+			emissions_jsonb_put_jsonb(w, DatumGetJsonbP(FunctionCall1(&col->func, value)));
 			break;
 	}
 }
@@ -267,7 +267,7 @@ put_row(RowJson *conv, TupleTableSlot *slot, JsonbObjectWriter *w)
 		RowJsonColumn *col = &conv->columns[i];
 
 		if (slot->tts_isnull[col->attnum - 1])
-			jsonb_put_null(w);
+			emissions_jsonb_put_null(w);
 		else
 			put_value(w, col, slot->tts_values[col->attnum - 1]);
 	}
@@ -278,22 +278,22 @@ put_row(RowJson *conv, TupleTableSlot *slot, JsonbObjectWriter *w)
  * value of the object parent.
  */
 void
-row_json_put(RowJson *conv, TupleTableSlot *slot, JsonbObjectWriter *parent)
+emissions_row_json_put(RowJson *conv, TupleTableSlot *slot, JsonbObjectWriter *parent)
 {
 	JsonbObjectWriter w;
 
-	jsonb_begin_nested(parent, &w, conv->keys);
+	emissions_jsonb_begin_nested(parent, &w, conv->keys);
 	put_row(conv, slot, &w);
-	jsonb_end_nested(parent, &w);
+	emissions_jsonb_end_nested(parent, &w);
 }
 
 /* The row in slot as a jsonb object of the kept columns, written in buf. */
 Jsonb *
-row_json_jsonb(RowJson *conv, TupleTableSlot *slot, StringInfo buf)
+emissions_row_json_jsonb(RowJson *conv, TupleTableSlot *slot, StringInfo buf)
 {
 	JsonbObjectWriter w;
 
-	jsonb_begin_root(&w, buf, conv->keys);
+	emissions_jsonb_begin_root(&w, buf, conv->keys);
 	put_row(conv, slot, &w);
-	return jsonb_end_root(&w);
+	return emissions_jsonb_end_root(&w);
 }

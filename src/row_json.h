@@ -13,11 +13,11 @@
 
 typedef struct RowJson RowJson;
 
-extern RowJson *row_json_create(TupleDesc desc, List *columns,
-								MemoryContext cxt);
-extern void row_json_put(RowJson *conv, TupleTableSlot *slot,
-						 JsonbObjectWriter *parent);
-extern Jsonb *row_json_jsonb(RowJson *conv, TupleTableSlot *slot,
-							 StringInfo buf);
+extern RowJson *emissions_row_json_create(TupleDesc desc, List *columns,
+										  MemoryContext cxt);
+extern void emissions_row_json_put(RowJson *conv, TupleTableSlot *slot,
+								   JsonbObjectWriter *parent);
+extern Jsonb *emissions_row_json_jsonb(RowJson *conv, TupleTableSlot *slot,
+									   StringInfo buf);
 
 #endif							/* EMISSIONS_ROW_JSON_H */

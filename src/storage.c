@@ -80,7 +80,7 @@ partitions_relcache_callback(Datum arg, Oid relid)
  * Register the cache invalidation callback; called once from _PG_init.
  */
 void
-storage_init(void)
+emissions_storage_init(void)
 {
 	CacheRegisterRelcacheCallback(partitions_relcache_callback, (Datum) 0);
 }
@@ -90,7 +90,7 @@ storage_init(void)
  * database: the one place that words it.
  */
 void
-storage_report_not_installed(void)
+emissions_storage_report_not_installed(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -166,7 +166,7 @@ load_partitions(StoreTable table)
  * and usable; an error if a partition is missing or not a heap table).
  */
 bool
-storage_installed(void)
+emissions_storage_installed(void)
 {
 	return OidIsValid(partition_cache[STORE_OUTBOX][STORE_PARTITIONS - 1]) ||
 		load_partitions(STORE_OUTBOX);
@@ -177,21 +177,21 @@ storage_installed(void)
  * extension is not installed here.
  */
 void
-storage_partitions(StoreTable table, Oid *parts)
+emissions_storage_partitions(StoreTable table, Oid *parts)
 {
 	if (!OidIsValid(partition_cache[table][STORE_PARTITIONS - 1]) &&
 		!load_partitions(table))
-		storage_report_not_installed();
+		emissions_storage_report_not_installed();
 	memcpy(parts, partition_cache[table], sizeof(partition_cache[table]));
 }
 
 /*
- * Open relid for inserting rows with storage_writer_insert; it stays
+ * Open relid for inserting rows with emissions_storage_writer_insert; it stays
  * locked (RowExclusiveLock) until the transaction ends, so that no
  * TRUNCATE passes the rows.  Allocates in the current memory context.
  */
 TableWriter *
-storage_writer_open(Oid relid)
+emissions_storage_writer_open(Oid relid)
 {
 	TableWriter *writer = palloc0(sizeof(TableWriter));
 
@@ -212,7 +212,7 @@ storage_writer_open(Oid relid)
  * NULLs), and its index entries; returns where the row went.
  */
 ItemPointerData
-storage_writer_insert(TableWriter *writer, Datum *values, int natts)
+emissions_storage_writer_insert(TableWriter *writer, Datum *values, int natts)
 {
 	TupleTableSlot *slot = writer->slot;
 
@@ -242,10 +242,10 @@ storage_writer_insert(TableWriter *writer, Datum *values, int natts)
 }
 
 /*
- * Close what storage_writer_open opened, keeping the table's lock.
+ * Close what emissions_storage_writer_open opened, keeping the table's lock.
  */
 void
-storage_writer_close(TableWriter *writer)
+emissions_storage_writer_close(TableWriter *writer)
 {
 	if (writer->estate != NULL)
 	{

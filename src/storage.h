@@ -49,8 +49,8 @@ typedef enum StoreTable
 
 /*
  * What the worker keeps of the storage between passes: ids and current
- * partitions.  Loaded by storage_load_state, changed only by the storage
- * layer's functions.
+ * partitions.  Loaded by emissions_storage_load_state, changed only by the
+ * storage layer's functions.
  */
 typedef struct StoreState
 {
@@ -116,61 +116,61 @@ typedef struct OutboxAccess OutboxAccess;
 typedef struct LogWriter LogWriter;
 
 /* storage.c */
-extern void storage_init(void);
-extern bool storage_installed(void);
-extern void storage_partitions(StoreTable table, Oid *parts);
-extern void storage_report_not_installed(void);
+extern void emissions_storage_init(void);
+extern bool emissions_storage_installed(void);
+extern void emissions_storage_partitions(StoreTable table, Oid *parts);
+extern void emissions_storage_report_not_installed(void);
 
 /* storage_outbox.c: producers */
-extern OutboxWriter *storage_outbox_begin_write(void);
-extern void storage_outbox_write(OutboxWriter *writer,
-								 const OutboxRecord *record);
-extern void storage_outbox_end_write(OutboxWriter *writer);
+extern OutboxWriter *emissions_storage_outbox_begin_write(void);
+extern void emissions_storage_outbox_write(OutboxWriter *writer,
+										   const OutboxRecord *record);
+extern void emissions_storage_outbox_end_write(OutboxWriter *writer);
 
 /* storage_outbox.c: readers and the worker */
-extern void storage_outbox_scan(Snapshot snapshot, bool with_data,
-								OutboxRowCallback callback, void *arg);
-extern void storage_outbox_scan_from(Snapshot snapshot, const BlockNumber *from,
-									 Oid *files, bool with_data,
-									 OutboxRowCallback callback, void *arg);
-extern int	storage_outbox_rows(Snapshot snapshot, OutboxRow **rows);
-extern int	storage_outbox_rows_from(Snapshot snapshot, const BlockNumber *from,
-									 Oid *files, OutboxRow **rows);
-extern OutboxAccess *storage_outbox_open(LOCKMODE lockmode);
-extern bool storage_outbox_fetch(OutboxAccess *access, const OutboxRow *row,
-								 Snapshot snapshot, bytea **data,
-								 bytea **stored);
-extern void storage_outbox_delete(OutboxAccess *access, const OutboxRow *row);
-extern void storage_outbox_close(OutboxAccess *access);
+extern void emissions_storage_outbox_scan(Snapshot snapshot, bool with_data,
+										  OutboxRowCallback callback, void *arg);
+extern void emissions_storage_outbox_scan_from(Snapshot snapshot, const BlockNumber *from,
+											   Oid *files, bool with_data,
+											   OutboxRowCallback callback, void *arg);
+extern int	emissions_storage_outbox_rows(Snapshot snapshot, OutboxRow **rows);
+extern int	emissions_storage_outbox_rows_from(Snapshot snapshot, const BlockNumber *from,
+											   Oid *files, OutboxRow **rows);
+extern OutboxAccess *emissions_storage_outbox_open(LOCKMODE lockmode);
+extern bool emissions_storage_outbox_fetch(OutboxAccess *access, const OutboxRow *row,
+										   Snapshot snapshot, bytea **data,
+										   bytea **stored);
+extern void emissions_storage_outbox_delete(OutboxAccess *access, const OutboxRow *row);
+extern void emissions_storage_outbox_close(OutboxAccess *access);
 
 /* storage_log.c */
-extern LogWriter *storage_log_open(const StoreState *state);
-extern void storage_log_append(LogWriter *writer, int64 first_id,
-							   int64 last_id, FullTransactionId txid,
-							   TimestampTz delivered_at, bytea *stored);
-extern void storage_log_close(LogWriter *writer);
-extern void storage_log_read(int64 after_id, int64 max_rows,
-							 LogRowCallback callback, void *arg);
-extern void storage_log_extent(LogExtent *extent);
-extern int64 storage_log_last_id(void);
-extern bool storage_log_partition_range(Oid partition, int64 *first_id,
-										int64 *last_id);
+extern LogWriter *emissions_storage_log_open(const StoreState *state);
+extern void emissions_storage_log_append(LogWriter *writer, int64 first_id,
+										 int64 last_id, FullTransactionId txid,
+										 TimestampTz delivered_at, bytea *stored);
+extern void emissions_storage_log_close(LogWriter *writer);
+extern void emissions_storage_log_read(int64 after_id, int64 max_rows,
+									   LogRowCallback callback, void *arg);
+extern void emissions_storage_log_extent(LogExtent *extent);
+extern int64 emissions_storage_log_last_id(void);
+extern bool emissions_storage_log_partition_range(Oid partition, int64 *first_id,
+												  int64 *last_id);
 
 /* storage_state.c */
-extern void storage_load_state(StoreState *state);
-extern void storage_reserve_ids(StoreState *state, int64 count);
-extern void storage_check_reserved(const StoreState *state, int64 last_id);
-extern void storage_ids_used(StoreState *state, int64 next_id);
+extern void emissions_storage_load_state(StoreState *state);
+extern void emissions_storage_reserve_ids(StoreState *state, int64 count);
+extern void emissions_storage_check_reserved(const StoreState *state, int64 last_id);
+extern void emissions_storage_ids_used(StoreState *state, int64 next_id);
 
 /* storage_rotation.c */
-extern void storage_maintain(StoreState *state, TimestampTz now);
+extern void emissions_storage_maintain(StoreState *state, TimestampTz now);
 
 /* Within the storage layer. */
 typedef struct TableWriter TableWriter;
-extern TableWriter *storage_writer_open(Oid relid);
-extern ItemPointerData storage_writer_insert(TableWriter *writer,
-											 Datum *values, int natts);
-extern void storage_writer_close(TableWriter *writer);
-extern void storage_save_log_state(const StoreState *state);
+extern TableWriter *emissions_storage_writer_open(Oid relid);
+extern ItemPointerData emissions_storage_writer_insert(TableWriter *writer,
+													   Datum *values, int natts);
+extern void emissions_storage_writer_close(TableWriter *writer);
+extern void emissions_storage_save_log_state(const StoreState *state);
 
 #endif							/* EMISSIONS_STORAGE_H */

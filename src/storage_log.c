@@ -46,18 +46,18 @@ struct LogWriter
 };
 
 /*
- * Open the current log partition for storage_log_append, in the delivery
- * transaction; it stays locked until the transaction ends.
+ * Open the current log partition for emissions_storage_log_append, in the
+ * delivery transaction; it stays locked until the transaction ends.
  */
 LogWriter *
-storage_log_open(const StoreState *state)
+emissions_storage_log_open(const StoreState *state)
 {
 	LogWriter  *writer = palloc(sizeof(LogWriter));
 	Oid			parts[STORE_PARTITIONS];
 
-	storage_partitions(STORE_LOG, parts);
+	emissions_storage_partitions(STORE_LOG, parts);
 	writer->part = state->log_part;
-	writer->table = storage_writer_open(parts[state->log_part]);
+	writer->table = emissions_storage_writer_open(parts[state->log_part]);
 	return writer;
 }
 
@@ -67,9 +67,9 @@ storage_log_open(const StoreState *state)
  * (compressed or not: a compressed value is kept as it is).
  */
 void
-storage_log_append(LogWriter *writer, int64 first_id, int64 last_id,
-				   FullTransactionId txid, TimestampTz delivered_at,
-				   bytea *stored)
+emissions_storage_log_append(LogWriter *writer, int64 first_id, int64 last_id,
+							 FullTransactionId txid, TimestampTz delivered_at,
+							 bytea *stored)
 {
 	Datum		values[Natts_log];
 
@@ -79,14 +79,14 @@ storage_log_append(LogWriter *writer, int64 first_id, int64 last_id,
 	values[Anum_log_delivered_at - 1] = TimestampTzGetDatum(delivered_at);
 	values[Anum_log_part - 1] = Int16GetDatum((int16) writer->part);
 	values[Anum_log_data - 1] = PointerGetDatum(stored);
-	(void) storage_writer_insert(writer->table, values, Natts_log);
+	(void) emissions_storage_writer_insert(writer->table, values, Natts_log);
 }
 
-/* Close what storage_log_open opened, keeping the lock. */
+/* Close what emissions_storage_log_open opened, keeping the lock. */
 void
-storage_log_close(LogWriter *writer)
+emissions_storage_log_close(LogWriter *writer)
 {
-	storage_writer_close(writer->table);
+	emissions_storage_writer_close(writer->table);
 	pfree(writer);
 }
 
@@ -97,8 +97,8 @@ storage_log_close(LogWriter *writer)
  * most.
  */
 void
-storage_log_read(int64 after_id, int64 max_rows, LogRowCallback callback,
-				 void *arg)
+emissions_storage_log_read(int64 after_id, int64 max_rows, LogRowCallback callback,
+						   void *arg)
 {
 	Oid			argtypes[] = {INT8OID, INT8OID};
 	Datum		args[2];
@@ -137,7 +137,7 @@ storage_log_read(int64 after_id, int64 max_rows, LogRowCallback callback,
  * extension's owner.
  */
 void
-storage_log_extent(LogExtent *extent)
+emissions_storage_log_extent(LogExtent *extent)
 {
 	char	   *sql;
 	HeapTuple	tuple;
@@ -177,11 +177,11 @@ storage_log_extent(LogExtent *extent)
  * is empty the highest it held when last truncated.  SPI connected.
  */
 int64
-storage_log_last_id(void)
+emissions_storage_log_last_id(void)
 {
 	LogExtent	extent;
 
-	storage_log_extent(&extent);
+	emissions_storage_log_extent(&extent);
 	return extent.last_id;
 }
 
@@ -191,7 +191,7 @@ storage_log_last_id(void)
  * the worker.
  */
 bool
-storage_log_partition_range(Oid partition, int64 *first_id, int64 *last_id)
+emissions_storage_log_partition_range(Oid partition, int64 *first_id, int64 *last_id)
 {
 	char	   *name;
 	char	   *sql;

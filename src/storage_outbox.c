@@ -72,25 +72,25 @@ struct OutboxWriter
 
 /*
  * Open the outbox partition producers are pointed at (the worker's choice,
- * in shared memory) for storage_outbox_write, in the producer's
+ * in shared memory) for emissions_storage_outbox_write, in the producer's
  * transaction; it stays locked until the transaction ends.
  */
 OutboxWriter *
-storage_outbox_begin_write(void)
+emissions_storage_outbox_begin_write(void)
 {
 	OutboxWriter *writer = palloc(sizeof(OutboxWriter));
 	Oid			parts[STORE_PARTITIONS];
 
-	storage_partitions(STORE_OUTBOX, parts);
+	emissions_storage_partitions(STORE_OUTBOX, parts);
 	writer->txid = GetTopFullTransactionId();
 	writer->part = emissions_registry_outbox_part(MyDatabaseId);
-	writer->table = storage_writer_open(parts[writer->part]);
+	writer->table = emissions_storage_writer_open(parts[writer->part]);
 	return writer;
 }
 
 /* Write one record of the current transaction. */
 void
-storage_outbox_write(OutboxWriter *writer, const OutboxRecord *record)
+emissions_storage_outbox_write(OutboxWriter *writer, const OutboxRecord *record)
 {
 	Datum		values[Natts_outbox];
 	ItemPointerData tid;
@@ -103,17 +103,17 @@ storage_outbox_write(OutboxWriter *writer, const OutboxRecord *record)
 	values[Anum_outbox_depth - 1] = Int16GetDatum(record->depth);
 	values[Anum_outbox_part - 1] = Int16GetDatum((int16) writer->part);
 	values[Anum_outbox_data - 1] = PointerGetDatum(record->data);
-	tid = storage_writer_insert(writer->table, values, Natts_outbox);
+	tid = emissions_storage_writer_insert(writer->table, values, Natts_outbox);
 	/* The worker's next scan of the partition must reach this block. */
 	emissions_registry_note_outbox_block(MyDatabaseId, writer->part,
 										 ItemPointerGetBlockNumber(&tid));
 }
 
-/* Close what storage_outbox_begin_write opened, keeping the lock. */
+/* Close what emissions_storage_outbox_begin_write opened, keeping the lock. */
 void
-storage_outbox_end_write(OutboxWriter *writer)
+emissions_storage_outbox_end_write(OutboxWriter *writer)
 {
-	storage_writer_close(writer->table);
+	emissions_storage_writer_close(writer->table);
 	pfree(writer);
 }
 
@@ -150,35 +150,35 @@ read_row(TupleTableSlot *slot, int part, OutboxRow *row)
  * partitions are locked (AccessShareLock) only during the scan.
  */
 void
-storage_outbox_scan(Snapshot snapshot, bool with_data,
-					OutboxRowCallback callback, void *arg)
+emissions_storage_outbox_scan(Snapshot snapshot, bool with_data,
+							  OutboxRowCallback callback, void *arg)
 {
 	BlockNumber from[STORE_PARTITIONS];
 	int			p;
 
 	for (p = 0; p < STORE_PARTITIONS; p++)
 		from[p] = 0;
-	storage_outbox_scan_from(snapshot, from, NULL, with_data, callback, arg);
+	emissions_storage_outbox_scan_from(snapshot, from, NULL, with_data, callback, arg);
 }
 
 /*
- * storage_outbox_scan, of each partition p only from block from[p] on (a
- * TID range scan), or not at all when from[p] is InvalidBlockNumber.  With
- * files, a partition whose file (relfilenode) is not files[p] is scanned
- * whole (it was truncated or rewritten since the caller's blocks were
- * noted), and files[p] is set to its file.
+ * emissions_storage_outbox_scan, of each partition p only from block from[p]
+ * on (a TID range scan), or not at all when from[p] is InvalidBlockNumber.
+ * With files, a partition whose file (relfilenode) is not files[p] is scanned
+ * whole (it was truncated or rewritten since the caller's blocks were noted),
+ * and files[p] is set to its file.
  */
 void
-storage_outbox_scan_from(Snapshot snapshot, const BlockNumber *from,
-						 Oid *files, bool with_data,
-						 OutboxRowCallback callback, void *arg)
+emissions_storage_outbox_scan_from(Snapshot snapshot, const BlockNumber *from,
+								   Oid *files, bool with_data,
+								   OutboxRowCallback callback, void *arg)
 {
 	Oid			parts[STORE_PARTITIONS];
 	MemoryContext row_cxt;
 	MemoryContext oldcxt;
 	int			p;
 
-	storage_partitions(STORE_OUTBOX, parts);
+	emissions_storage_partitions(STORE_OUTBOX, parts);
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "emissions outbox scan",
 									ALLOCSET_DEFAULT_SIZES);
 	for (p = 0; p < STORE_PARTITIONS; p++)
@@ -231,7 +231,7 @@ storage_outbox_scan_from(Snapshot snapshot, const BlockNumber *from,
 	MemoryContextDelete(row_cxt);
 }
 
-/* The rows a storage_outbox_rows call has found so far. */
+/* The rows a emissions_storage_outbox_rows call has found so far. */
 typedef struct FoundRows
 {
 	OutboxRow  *rows;
@@ -259,46 +259,47 @@ keep_row(const OutboxRow *row, bytea *data, void *arg)
  * particular order; returns how many.
  */
 int
-storage_outbox_rows(Snapshot snapshot, OutboxRow **rows)
+emissions_storage_outbox_rows(Snapshot snapshot, OutboxRow **rows)
 {
 	BlockNumber from[STORE_PARTITIONS];
 	int			p;
 
 	for (p = 0; p < STORE_PARTITIONS; p++)
 		from[p] = 0;
-	return storage_outbox_rows_from(snapshot, from, NULL, rows);
+	return emissions_storage_outbox_rows_from(snapshot, from, NULL, rows);
 }
 
 /*
- * storage_outbox_rows, scanning as storage_outbox_scan_from does.
+ * emissions_storage_outbox_rows, scanning as
+ * emissions_storage_outbox_scan_from does.
  */
 int
-storage_outbox_rows_from(Snapshot snapshot, const BlockNumber *from,
-						 Oid *files, OutboxRow **rows)
+emissions_storage_outbox_rows_from(Snapshot snapshot, const BlockNumber *from,
+								   Oid *files, OutboxRow **rows)
 {
 	FoundRows	found;
 
 	found.n = 0;
 	found.cap = 64;
 	found.rows = palloc(sizeof(OutboxRow) * found.cap);
-	storage_outbox_scan_from(snapshot, from, files, false, keep_row, &found);
+	emissions_storage_outbox_scan_from(snapshot, from, files, false, keep_row, &found);
 	*rows = found.rows;
 	return found.n;
 }
 
 /*
- * Open the outbox partitions for storage_outbox_fetch and, with
- * RowExclusiveLock, storage_outbox_delete.  Their sizes are noted now: a
- * row remembered from before a truncation may point past the end.
+ * Open the outbox partitions for emissions_storage_outbox_fetch and, with
+ * RowExclusiveLock, emissions_storage_outbox_delete.  Their sizes are noted
+ * now: a row remembered from before a truncation may point past the end.
  */
 OutboxAccess *
-storage_outbox_open(LOCKMODE lockmode)
+emissions_storage_outbox_open(LOCKMODE lockmode)
 {
 	OutboxAccess *access = palloc0(sizeof(OutboxAccess));
 	Oid			parts[STORE_PARTITIONS];
 	int			p;
 
-	storage_partitions(STORE_OUTBOX, parts);
+	emissions_storage_partitions(STORE_OUTBOX, parts);
 	access->lockmode = lockmode;
 	for (p = 0; p < STORE_PARTITIONS; p++)
 	{
@@ -316,8 +317,8 @@ storage_outbox_open(LOCKMODE lockmode)
  * instead of compressing them again.  Both in the current memory context.
  */
 bool
-storage_outbox_fetch(OutboxAccess *access, const OutboxRow *row,
-					 Snapshot snapshot, bytea **data, bytea **stored)
+emissions_storage_outbox_fetch(OutboxAccess *access, const OutboxRow *row,
+							   Snapshot snapshot, bytea **data, bytea **stored)
 {
 	TupleTableSlot *slot = access->slots[row->part];
 	ItemPointerData tid = row->tid;
@@ -353,7 +354,7 @@ storage_outbox_fetch(OutboxAccess *access, const OutboxRow *row,
  * access must have been opened with RowExclusiveLock.
  */
 void
-storage_outbox_delete(OutboxAccess *access, const OutboxRow *row)
+emissions_storage_outbox_delete(OutboxAccess *access, const OutboxRow *row)
 {
 	ItemPointerData tid = row->tid;
 
@@ -363,11 +364,11 @@ storage_outbox_delete(OutboxAccess *access, const OutboxRow *row)
 }
 
 /*
- * Close what storage_outbox_open opened: a writer keeps its locks until
- * the transaction ends, a reader gives them back now.
+ * Close what emissions_storage_outbox_open opened: a writer keeps its locks
+ * until the transaction ends, a reader gives them back now.
  */
 void
-storage_outbox_close(OutboxAccess *access)
+emissions_storage_outbox_close(OutboxAccess *access)
 {
 	int			p;
 

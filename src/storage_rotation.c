@@ -80,7 +80,7 @@ try_truncate(StoreTable table, int part, bool must_be_empty)
 	Relation	rel;
 	char	   *name;
 
-	storage_partitions(table, parts);
+	emissions_storage_partitions(table, parts);
 	if (!ConditionalLockRelationOid(parts[part], AccessExclusiveLock))
 		return false;
 	if (must_be_empty && has_visible_rows(parts[part]))
@@ -102,7 +102,7 @@ partition_blocks(StoreTable table, int part)
 	Relation	rel;
 	BlockNumber blocks;
 
-	storage_partitions(table, parts);
+	emissions_storage_partitions(table, parts);
 	rel = table_open(parts[part], AccessShareLock);
 	blocks = RelationGetNumberOfBlocks(rel);
 	table_close(rel, AccessShareLock);
@@ -159,7 +159,7 @@ log_partition_may_go(int part, TimestampTz closed, TimestampTz now)
 		return true;
 	if (closed > expired_before)
 		return false;
-	storage_partitions(STORE_LOG, parts);
+	emissions_storage_partitions(STORE_LOG, parts);
 	return emissions_subscriptions_release(parts[part], closed, now);
 }
 
@@ -183,7 +183,7 @@ rotate_log(StoreState *state, TimestampTz now)
 	state->log_closed_at[next] = 0;
 	state->log_part = next;
 	state->log_part_since = now;
-	storage_save_log_state(state);
+	emissions_storage_save_log_state(state);
 }
 
 /*
@@ -191,7 +191,7 @@ rotate_log(StoreState *state, TimestampTz now)
  * own, SPI connected.
  */
 void
-storage_maintain(StoreState *state, TimestampTz now)
+emissions_storage_maintain(StoreState *state, TimestampTz now)
 {
 	rotate_outbox(state);
 	rotate_log(state, now);

@@ -5,7 +5,7 @@
  *
  * emissions_state holds one row: the highest event id reserved, which log
  * partition is current since when, and when each log partition was closed.
- * The worker loads it when it starts (storage_load_state) into a
+ * The worker loads it when it starts (emissions_storage_load_state) into a
  * StoreState, which only the storage layer changes afterwards.
  *
  * Ids: a crash may lose deliveries that were not yet flushed (no one saw
@@ -46,7 +46,7 @@
  * at outbox partition 0.  Runs in a transaction, SPI connected.
  */
 void
-storage_load_state(StoreState *state)
+emissions_storage_load_state(StoreState *state)
 {
 	char	   *sql;
 	HeapTuple	tuple;
@@ -81,7 +81,7 @@ storage_load_state(StoreState *state)
 	if (state->log_part < 0 || state->log_part >= STORE_PARTITIONS)
 		state->log_part = 0;
 
-	state->next_id = Max(state->reserved_id, storage_log_last_id()) + 1;
+	state->next_id = Max(state->reserved_id, emissions_storage_log_last_id()) + 1;
 	state->reserved_id = state->next_id - 1;
 	state->outbox_part = 0;
 	emissions_registry_set_outbox_part(0);
@@ -91,7 +91,7 @@ storage_load_state(StoreState *state)
  * Write the log's rotation state to emissions_state.  SPI connected.
  */
 void
-storage_save_log_state(const StoreState *state)
+emissions_storage_save_log_state(const StoreState *state)
 {
 	Oid			argtypes[] = {INT2OID, TIMESTAMPTZOID, TIMESTAMPTZARRAYOID,
 	INT8OID};
@@ -136,7 +136,7 @@ storage_save_log_state(const StoreState *state)
  * uses none and fails, and its successor starts above the reservation.
  */
 void
-storage_reserve_ids(StoreState *state, int64 count)
+emissions_storage_reserve_ids(StoreState *state, int64 count)
 {
 	Oid			argtype = INT8OID;
 	Datum		arg;
@@ -182,7 +182,7 @@ storage_reserve_ids(StoreState *state, int64 count)
  * checks, in its delivery transaction, before it gives any of them out.
  */
 void
-storage_check_reserved(const StoreState *state, int64 last_id)
+emissions_storage_check_reserved(const StoreState *state, int64 last_id)
 {
 	if (last_id > state->reserved_id)
 		elog(ERROR, "emissions event id " INT64_FORMAT " is not reserved",
@@ -194,7 +194,7 @@ storage_check_reserved(const StoreState *state, int64 last_id)
  * that committed.
  */
 void
-storage_ids_used(StoreState *state, int64 next_id)
+emissions_storage_ids_used(StoreState *state, int64 next_id)
 {
 	Assert(next_id - 1 <= state->reserved_id);
 	state->next_id = Max(state->next_id, next_id);

@@ -6,8 +6,8 @@
  * A subscription is a row of emissions_subscription_positions: a name, the
  * owning role, and a position, the id of the last event its consumer
  * acknowledged.  emissions_read() returns the delivered events after the
- * position, from the event log (event_log_read: one range scan of the
- * log's index, whatever the log's length), without moving it;
+ * position, from the event log (emissions_event_log_read: one range scan of
+ * the log's index, whatever the log's length), without moving it;
  * emissions_ack() moves it forward, never back, and never past the last
  * delivered event.
  *
@@ -145,7 +145,7 @@ check_kept_after(int64 after_id)
 {
 	LogExtent	extent;
 
-	storage_log_extent(&extent);
+	emissions_storage_log_extent(&extent);
 	if (after_id == 0 || after_id >= extent.truncated_id)
 		return;
 	if (!extent.empty && extent.first_id <= after_id + 1)
@@ -167,7 +167,7 @@ static void
 check_delivered(int64 id, const char *what, const char *name,
 				const char *hint)
 {
-	int64		last_id = storage_log_last_id();
+	int64		last_id = emissions_storage_log_last_id();
 
 	if (id > last_id)
 		ereport(ERROR,
@@ -194,7 +194,7 @@ emissions_subscribe(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (PG_ARGISNULL(1))
-		position = storage_log_last_id();
+		position = emissions_storage_log_last_id();
 	else
 	{
 		position = PG_GETARG_INT64(1);
@@ -275,7 +275,7 @@ emissions_read(PG_FUNCTION_ARGS)
 				 errdetail("They were removed unacknowledged once emissions.max_retention had passed."),
 				 errhint("Acknowledge the gap to go on after it, with SELECT emissions_ack(%s, " INT64_FORMAT "), or drop the subscription and subscribe again.",
 						 quote_literal_cstr(name), sub.lost_to)));
-	event_log_read(rsinfo, sub.position, max);
+	emissions_event_log_read(rsinfo, sub.position, max);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -410,7 +410,7 @@ emissions_subscriptions_release(Oid partition, TimestampTz closed_at,
 		return true;
 	table = quote_qualified_identifier(get_namespace_name(schema),
 									   SUBSCRIPTIONS_TABLE);
-	if (!storage_log_partition_range(partition, &first_id, &last_id))
+	if (!emissions_storage_log_partition_range(partition, &first_id, &last_id))
 		return true;
 	if (holding_subscriptions(table, last_id) > 0 &&
 		(emissions_max_retention_s == 0 ||

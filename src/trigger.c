@@ -99,9 +99,9 @@ make_payload_keys(void)
 	if (payload_keys_both != NULL)
 		return;
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	payload_keys_new = jsonb_keys_make(new_only, 1);
-	payload_keys_old = jsonb_keys_make(old_only, 1);
-	payload_keys_both = jsonb_keys_make(both, 2);
+	payload_keys_new = emissions_jsonb_keys_make(new_only, 1);
+	payload_keys_old = emissions_jsonb_keys_make(old_only, 1);
+	payload_keys_both = emissions_jsonb_keys_make(both, 2);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -125,25 +125,25 @@ change_payload(TriggerPlan *plan, TupleTableSlot *new_slot,
 
 		initStringInfo(&new_buf);
 		initStringInfo(&old_buf);
-		new_row = row_json_jsonb(plan->row_json, new_slot, &new_buf);
-		old_row = row_json_jsonb(plan->row_json, old_slot, &old_buf);
+		new_row = emissions_row_json_jsonb(plan->row_json, new_slot, &new_buf);
+		old_row = emissions_row_json_jsonb(plan->row_json, old_slot, &old_buf);
 		if (compareJsonbContainers(&new_row->root, &old_row->root) == 0)
 			return NULL;
-		jsonb_begin_root(&w, &plan->payload, payload_keys_both);
-		jsonb_put_jsonb(&w, new_row);
-		jsonb_put_jsonb(&w, old_row);
-		return jsonb_end_root(&w);
+		emissions_jsonb_begin_root(&w, &plan->payload, payload_keys_both);
+		emissions_jsonb_put_jsonb(&w, new_row);
+		emissions_jsonb_put_jsonb(&w, old_row);
+		return emissions_jsonb_end_root(&w);
 	}
 
 	/* Written in one pass: "new" sorts before "old" as a jsonb key. */
-	jsonb_begin_root(&w, &plan->payload,
-					 new_slot == NULL ? payload_keys_old :
-					 old_slot == NULL ? payload_keys_new : payload_keys_both);
+	emissions_jsonb_begin_root(&w, &plan->payload,
+							   new_slot == NULL ? payload_keys_old :
+							   old_slot == NULL ? payload_keys_new : payload_keys_both);
 	if (new_slot != NULL)
-		row_json_put(plan->row_json, new_slot, &w);
+		emissions_row_json_put(plan->row_json, new_slot, &w);
 	if (old_slot != NULL)
-		row_json_put(plan->row_json, old_slot, &w);
-	return jsonb_end_root(&w);
+		emissions_row_json_put(plan->row_json, old_slot, &w);
+	return emissions_jsonb_end_root(&w);
 }
 
 /* Emit the event of one changed row; new_slot or old_slot may be NULL. */
@@ -295,18 +295,18 @@ change_metadata(Relation rel, const char *operation)
 {
 	/* The keys in jsonb's order: shorter first. */
 	static const char *const names[] = {"table", "schema", "operation"};
-	JsonbKeys  *keys = jsonb_keys_make(names, lengthof(names));
+	JsonbKeys  *keys = emissions_jsonb_keys_make(names, lengthof(names));
 	const char *table = RelationGetRelationName(rel);
 	char	   *schema = get_namespace_name(RelationGetNamespace(rel));
 	JsonbObjectWriter w;
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	jsonb_begin_root(&w, &buf, keys);
-	jsonb_put_string(&w, table, strlen(table));
-	jsonb_put_string(&w, schema, strlen(schema));
-	jsonb_put_string(&w, operation, strlen(operation));
-	return jsonb_end_root(&w);
+	emissions_jsonb_begin_root(&w, &buf, keys);
+	emissions_jsonb_put_string(&w, table, strlen(table));
+	emissions_jsonb_put_string(&w, schema, strlen(schema));
+	emissions_jsonb_put_string(&w, operation, strlen(operation));
+	return emissions_jsonb_end_root(&w);
 }
 
 /*
@@ -332,8 +332,8 @@ trigger_plan(FmgrInfo *flinfo, TriggerData *trigdata)
 	plan->rowtype = rel->rd_rel->reltype;
 	columns = parse_arguments(trigdata->tg_trigger, rel, plan);
 	plan->prefix = pstrdup(plan->prefix);
-	plan->row_json = row_json_create(RelationGetDescr(rel), columns,
-									 flinfo->fn_mcxt);
+	plan->row_json = emissions_row_json_create(RelationGetDescr(rel), columns,
+											   flinfo->fn_mcxt);
 	plan->row_cxt = AllocSetContextCreate(flinfo->fn_mcxt,
 										  "emissions trigger row",
 										  ALLOCSET_DEFAULT_SIZES);

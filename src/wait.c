@@ -55,15 +55,15 @@ static void
 still_visible(WaitedRows *waited)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	OutboxAccess *access = storage_outbox_open(AccessShareLock);
+	OutboxAccess *access = emissions_storage_outbox_open(AccessShareLock);
 	int			kept = 0;
 	int			i;
 
 	for (i = 0; i < waited->n; i++)
-		if (storage_outbox_fetch(access, &waited->rows[i], snapshot, NULL,
-								 NULL))
+		if (emissions_storage_outbox_fetch(access, &waited->rows[i], snapshot, NULL,
+										   NULL))
 			waited->rows[kept++] = waited->rows[i];
-	storage_outbox_close(access);
+	emissions_storage_outbox_close(access);
 	UnregisterSnapshot(snapshot);
 	waited->n = kept;
 }
@@ -74,7 +74,7 @@ collect_visible(WaitedRows *waited)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
-	waited->n = storage_outbox_rows(snapshot, &waited->rows);
+	waited->n = emissions_storage_outbox_rows(snapshot, &waited->rows);
 	UnregisterSnapshot(snapshot);
 }
 

@@ -166,7 +166,7 @@ emissions_worker_main(Datum main_arg)
 	pgstat_report_appname("emissions delivery");
 
 	rescans = emissions_registry_rescans();
-	if (!delivery_start(&state))
+	if (!emissions_delivery_start(&state))
 	{
 		emissions_registry_mark_absent(rescans);
 		proc_exit(0);
@@ -188,9 +188,9 @@ emissions_worker_main(Datum main_arg)
 		}
 
 		rescans = emissions_registry_rescans();
-		pacing_pass_started(&pacing, GetCurrentTimestamp());
+		emissions_pacing_pass_started(&pacing, GetCurrentTimestamp());
 		first_id = state.store.next_id;
-		status = delivery_pass(&state);
+		status = emissions_delivery_pass(&state);
 		if (status == DELIVERY_NO_EXTENSION)
 			emissions_registry_mark_absent(rescans);
 		if (status == DELIVERY_RECREATED)
@@ -203,7 +203,7 @@ emissions_worker_main(Datum main_arg)
 		if (status != DELIVERY_DONE)
 			proc_exit(0);
 		emissions_registry_pass_committed();
-		pacing_pass_done(&pacing, state.store.next_id - first_id);
+		emissions_pacing_pass_done(&pacing, state.store.next_id - first_id);
 		pgstat_report_stat(false);
 
 		/*
@@ -212,14 +212,14 @@ emissions_worker_main(Datum main_arg)
 		 */
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 delivery_sleep_ms(&state),
+						 emissions_delivery_sleep_ms(&state),
 						 emissions_wait_event(&wait_event, "EmissionsWorkerMain"));
 
 		/*
 		 * Under a steady stream, let more commits gather before the next
 		 * pass.  The latch stays set meanwhile, so they send no signal.
 		 */
-		hold_us = pacing_hold_us(&pacing, GetCurrentTimestamp());
+		hold_us = emissions_pacing_hold_us(&pacing, GetCurrentTimestamp());
 		if (hold_us > 0)
 			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 (hold_us + 999) / 1000,
