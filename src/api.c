@@ -131,7 +131,8 @@ warn_if_not_preloaded(void)
 		return;
 	warned = true;
 	ereport(WARNING,
-			(errmsg("emissions is not loaded via shared_preload_libraries"),
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("emissions is not loaded via shared_preload_libraries"),
 			 errdetail("Events are stored in the outbox but not delivered."),
 			 errhint("Add emissions to shared_preload_libraries and restart the server.")));
 }
@@ -173,7 +174,8 @@ emissions_note_dropped(const char *type, int type_len, int64 count,
 	emissions_buffer_count_dropped(count);
 	if (why == BUFFER_CASCADE_LIMIT)
 		ereport(WARNING,
-				(errmsg("event \"%s\" dropped: cascade depth limit reached",
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("event \"%s\" dropped: cascade depth limit reached",
 						pnstrdup(type, type_len)),
 				 errdetail("Handlers may emit events at most %d generations deep.",
 						   emissions_max_cascade_depth),
