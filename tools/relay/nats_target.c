@@ -58,6 +58,9 @@
 /* The longest a confirmed run waits before it is acknowledged. */
 #define ACK_INTERVAL_MS 100
 
+/* The longest a stopping relay waits for libnats' threads to end. */
+#define CLOSE_WAIT_MS 5000
+
 /* A slot's state. */
 enum
 {
@@ -87,6 +90,7 @@ static int	wake_pipe[2];
 /* The connection and what it publishes to. */
 static natsConnection *nc;
 static jsCtx *js;
+static bool js_published;		/* js has made an asynchronous publish */
 static char *server_url;		/* the URL without the subject */
 static char *subject;
 static char *stream_name;
@@ -381,6 +385,7 @@ disconnect(void)
 	if (js)
 		jsCtx_Destroy(js);
 	js = NULL;
+	js_published = false;
 	if (nc)
 	{
 		natsConnection_Close(nc);
@@ -514,7 +519,10 @@ publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
 							  "application/cloudevents+json" :
 							  "application/json");
 	if (s == NATS_OK)
+	{
 		s = js_PublishMsgAsync(js, &msg, &po);
+		js_published = true;
+	}
 	natsMsg_Destroy(msg);
 	if (s == NATS_MAX_PAYLOAD)
 		relay_fatal("event %lld (%zu bytes) is larger than the NATS server's "
@@ -543,7 +551,12 @@ publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
 static void
 settle_in_flight(long long *confirmed)
 {
-	if (js)
+	/*
+	 * Only a context that has published: libnats 3.4's pending list does
+	 * not exist before the first asynchronous publish, and asking for it
+	 * then crashes (a relay stopped before it published anything).
+	 */
+	if (js && js_published)
 	{
 		jsPubOptions po;
 		natsMsgList pending;
@@ -772,6 +785,13 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 	if (*src && confirmed > position)
 		(void) source_ack(*src, confirmed, &position);
 	disconnect();
+
+	/*
+	 * Let libnats' own threads (the callbacks of the closed connection,
+	 * its timers) end before the process exits, so that none runs while
+	 * the process is torn down.
+	 */
+	(void) nats_CloseAndWait(CLOSE_WAIT_MS);
 	relay_log("stopped at id %lld", position);
 	buf_free(&body);
 	buf_free(&subj);
