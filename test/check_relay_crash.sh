@@ -70,20 +70,38 @@ SQL
 	done
 }
 
-# Run a relay (NAME, then its options) again whenever it exits, until
-# $work/stop_relays exists; its PID is kept in $work/NAME.pid, each exit
-# status appended to $work/NAME.exits.
+# Run a relay (NAME, then its options) again whenever it exits, until it
+# exits once $work/stop_relays exists; its PID is kept in $work/NAME.pid,
+# each exit status appended to $work/NAME.exits.
 supervise() {
 	local name="$1" status
 	shift
-	while [ ! -e "$work/stop_relays" ]; do
+	while :; do
 		"$relay" -d "dbname=postgres" "$@" 2>>"$work/$name.err" &
 		echo $! >"$work/$name.pid"
 		status=0
 		wait $! || status=$?
 		echo "$status" >>"$work/$name.exits"
+		[ -e "$work/stop_relays" ] && break
 		sleep 0.2
 	done
+}
+
+# Send SIGTERM to the relay NAME's current run, once the same run has been
+# up for a second (a run the supervisor has just started may not have its
+# signal handlers yet).  If the relay is between two runs, wait for the
+# next one; give up after 30 s.
+stop_relay() {
+	local pidfile="$work/$1.pid" pid
+	for _ in $(seq 1 30); do
+		pid="$(cat "$pidfile")"
+		sleep 1
+		if [ "$pid" = "$(cat "$pidfile")" ] && kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null && return 0
+		fi
+	done
+	comment "$1 was not running to be stopped: exits $(tr '\n' ' ' <"$work/$1.exits")"
+	return 0
 }
 
 register_pidfile "$work/nats_relay.pid"
@@ -95,9 +113,11 @@ producer_pid=$!
 supervise nats_relay -s crash_nats --to "$url/crash" --create-stream \
 	--max-in-flight 256 --timeout 2 2>/dev/null &
 register_pid $!
+nats_supervisor=$!
 supervise hook_relay -s crash_hook --to "$(cat "$work/hook.url")" \
 	--timeout 2 2>/dev/null &
 register_pid $!
+hook_supervisor=$!
 
 # Kill PID file $1's process with SIGKILL.
 kill_relay() {
@@ -136,8 +156,15 @@ comment "JetStream caught up; $(grep -c . "$work/hook.log") webhook requests so 
 check "the webhook relay catches up after the crashes" \
 	wait_caught_up crash_hook 150
 touch "$work/stop_relays"
-kill -TERM "$(cat "$work/nats_relay.pid")" "$(cat "$work/hook_relay.pid")"
-sleep 1
+stop_relay nats_relay
+stop_relay hook_relay
+for _ in $(seq 1 300); do
+	kill -0 "$nats_supervisor" 2>/dev/null ||
+		kill -0 "$hook_supervisor" 2>/dev/null || break
+	sleep 0.1
+done
+comment "exit statuses: JetStream relay $(tr '\n' ' ' <"$work/nats_relay.exits")"
+comment "exit statuses: webhook relay $(tr '\n' ' ' <"$work/hook_relay.exits")"
 check_eq "the JetStream relay was killed (or stopped) 13 times and more" yes \
 	"$([ "$(grep -c . "$work/nats_relay.exits")" -ge 13 ] && echo yes || echo no)"
 check_eq "the last JetStream relay ends with status 0 on SIGTERM" 0 \
