@@ -58,6 +58,13 @@
 /* The longest a confirmed run waits before it is acknowledged. */
 #define ACK_INTERVAL_MS 100
 
+/*
+ * While a page is published, what has arrived of the next one is taken in
+ * after every this many events: often enough that the server never waits
+ * for room in the socket for long.
+ */
+#define READ_PROGRESS_EVERY 64
+
 /* The longest a stopping relay waits for libnats' threads to end. */
 #define CLOSE_WAIT_MS 5000
 
@@ -225,14 +232,25 @@ take_confirmed(long long *confirmed)
 	return failed;
 }
 
-/* Add a slot for the event with this id, in the given state. */
+/*
+ * Add a slot for each event of the page, under one hold of the lock that
+ * libnats' callback thread takes for every answer: pending for the events
+ * to publish, confirmed already for those --types leaves out.  The caller
+ * made sure the ring has room for the page.
+ */
 static void
-push_slot(long long id, int state)
+push_page_slots(const EventPage *page)
 {
 	pthread_mutex_lock(&ring_lock);
-	ring[(ring_head + ring_count) % ring_cap].id = id;
-	ring[(ring_head + ring_count) % ring_cap].state = state;
-	ring_count++;
+	for (int i = 0; i < page->count; i++)
+	{
+		Slot	   *slot = &ring[(ring_head + ring_count) % ring_cap];
+
+		slot->id = page->events[i].id;
+		slot->state = types_match(opts.types, page->events[i].type) ?
+			SLOT_PENDING : SLOT_CONFIRMED;
+		ring_count++;
+	}
 	pthread_mutex_unlock(&ring_lock);
 }
 
@@ -511,7 +529,6 @@ publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
 	jsPubOptions_Init(&po);
 	po.MsgId = key->data;
 	po.MaxWait = opts.timeout_ms;
-	push_slot(ev->id, SLOT_PENDING);
 	s = natsMsg_Create(&msg, subj->data, NULL, body->data, (int) body->len);
 	if (s == NATS_OK)
 		s = natsMsgHeader_Set(msg, "Content-Type",
@@ -730,13 +747,16 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 											page.events[page.count - 1].id,
 											false, read_max) == SOURCE_OK;
 			}
+			push_page_slots(&page);
 			for (int i = 0; i < page.count; i++)
 			{
 				const RelayEvent *ev = &page.events[i];
 
-				if (!types_match(opts.types, ev->type))
-					push_slot(ev->id, SLOT_CONFIRMED);
-				else if (!publish_event(ev, ctx, &body, &subj, &key))
+				/* Keep the next page coming (source_read_progress). */
+				if (reading && i % READ_PROGRESS_EVERY == 0)
+					source_read_progress(*src);
+				if (types_match(opts.types, ev->type) &&
+					!publish_event(ev, ctx, &body, &subj, &key))
 					break;
 				cursor = ev->id;
 			}

@@ -163,6 +163,7 @@ extern SourceResult source_read(Source *src, long long after_id,
 								bool at_position, int max, EventPage *page);
 extern SourceResult source_read_start(Source *src, long long after_id,
 									  bool at_position, int max);
+extern void source_read_progress(Source *src);
 extern SourceResult source_read_finish(Source *src, EventPage *page);
 extern void page_free(EventPage *page);
 extern SourceResult source_ack(Source *src, long long id,

@@ -342,6 +342,20 @@ source_read_start(Source *src, long long after_id, bool at_position, int max)
 	return SOURCE_OK;
 }
 
+/*
+ * Take in what has arrived of the result of source_read_start(), without
+ * waiting.  A page is megabytes of text: unless the relay reads it off the
+ * socket while it publishes the page before, the server stops sending as
+ * soon as the socket's buffer is full, and source_read_finish() then waits
+ * for nearly all of it.  A lost connection is left for
+ * source_read_finish() to report.
+ */
+void
+source_read_progress(Source *src)
+{
+	(void) PQconsumeInput(src->conn);
+}
+
 /* Take the result of source_read_start() into page. */
 SourceResult
 source_read_finish(Source *src, EventPage *page)
