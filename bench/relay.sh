@@ -10,12 +10,16 @@
 #    first; then pgbench commits LOAD_RATE transactions a second of 10
 #    events each for the rest of the run.  Side by side on those same
 #    events: bench/relay/plain_publish.c, a plain libnats program that
-#    publishes them (read into memory beforehand) with js_PublishAsync,
-#    Nats-Msg-Id and MAX_IN_FLIGHT in flight: the broker's limit here; then
+#    publishes them (read into memory beforehand) as the relay's messages
+#    are (js_PublishMsgAsync, the same subjects, bodies and headers:
+#    Nats-Msg-Id, Content-Type) with MAX_IN_FLIGHT in flight: the broker's
+#    limit here, timed once it has connected and made its stream; then
 #    emissions_relay following a subscription from before them, timed from
-#    its start until the subscription's position passes the last of them
+#    its log line saying it has connected to both sides and starts
+#    relaying, until the subscription's position passes the last of them
 #    (it reads them from PostgreSQL, publishes, waits for the acks and
-#    acknowledges the subscription).  The ratio relay/plain is the figure
+#    acknowledges the subscription; the position is polled every 5 ms).
+#    The ratio relay/plain is the figure
 #    (goal: at least 0.8, and at least 30,000 events/s).  For reference,
 #    the time plain_publish took to read the events from PostgreSQL (one
 #    query, in the relay's columns): the part of the relay's work the
@@ -83,9 +87,18 @@ now() {
 # Wait until subscription $1's position reaches $2 (polling every 0.1 s,
 # which is also the precision of the timings).
 wait_position() {
-	while [ "$(q "SELECT emissions_ack('$1', 0)")" -lt "$2" ]; do
-		sleep 0.1
-	done
+	q "DO \$\$ BEGIN
+	     WHILE emissions_ack('$1', 0) < $2 LOOP PERFORM pg_sleep(0.005); END LOOP;
+	   END \$\$" >/dev/null
+}
+
+# The time (seconds since the epoch) in the first line of log file $1 that
+# says the relay started relaying: it has connected to both sides by then,
+# as plain_publish has when its clock starts.
+relay_started() {
+	local stamp
+	stamp="$(grep -m 1 'relaying subscription' "$1" | cut -d ' ' -f 1-2)"
+	date -u -d "$stamp" +%s.%N
 }
 
 # p50 and p99 in milliseconds of the microsecond figures in column $2 of
@@ -139,16 +152,15 @@ for round in $(seq 1 "$ROUNDS"); do
 		"$conninfo" "$url" "plain$round" "$first_id" "$events" \
 		"$MAX_IN_FLIGHT")
 	echo "# round $round: emissions_relay" >&2
-	start="$(now)"
 	# shellcheck disable=SC2086  # RELAY_OPTS holds several options
 	emissions_relay -d "$conninfo" -s "bench_relay_$round" \
 		--to "$url/relay$round" --create-stream \
 		--max-in-flight "$MAX_IN_FLIGHT" ${RELAY_OPTS:+$RELAY_OPTS} \
-		2>>"$work/relay.err" &
+		2>>"$work/relay$round.err" &
 	relay_pid=$!
 	register_pid "$relay_pid"
 	wait_position "bench_relay_$round" "$last_id"
-	relay_s="$(calc '%.3f' "$(now) - $start")"
+	relay_s="$(calc '%.3f' "$(now) - $(relay_started "$work/relay$round.err")")"
 	if [ "$round" -lt "$ROUNDS" ]; then
 		kill -TERM "$relay_pid"
 		wait "$relay_pid" || true

@@ -10,8 +10,9 @@
  * Reads COUNT events after AFTER_ID from emissions_events() into memory
  * first, as envelopes like the relay's, then creates the stream SUBJECT
  * (upper case) taking SUBJECT.>, and publishes every event to
- * SUBJECT.<type> with js_PublishAsync, Nats-Msg-Id "bench:ID", at most
- * MAX_IN_FLIGHT unacknowledged, until JetStream acknowledged them all.
+ * SUBJECT.<type> with js_PublishMsgAsync, as the relay's messages are:
+ * Nats-Msg-Id "bench:ID" and Content-Type: application/json headers, at
+ * most MAX_IN_FLIGHT unacknowledged, until JetStream acknowledged them all.
  * Prints "EVENTS PUBLISH_SECONDS READ_SECONDS": the publishing alone, and
  * the reading of the events from PostgreSQL before it (one query, the
  * relay's columns in text form), what the relay pays on top.
@@ -119,6 +120,7 @@ main(int argc, char **argv)
 		char		subject[512];
 		char		msgid[64];
 		jsPubOptions po;
+		natsMsg    *msg = NULL;
 		const char *data = PQgetvalue(res, i, 2);
 
 		snprintf(subject, sizeof(subject), "%s.%s", argv[3],
@@ -126,12 +128,17 @@ main(int argc, char **argv)
 		snprintf(msgid, sizeof(msgid), "bench:%s", PQgetvalue(res, i, 0));
 		jsPubOptions_Init(&po);
 		po.MsgId = msgid;
-		if (js_PublishAsync(js, subject, data, PQgetlength(res, i, 2), &po)
-			!= NATS_OK)
+		if (natsMsg_Create(&msg, subject, NULL, data,
+						   PQgetlength(res, i, 2)) != NATS_OK ||
+			natsMsgHeader_Set(msg, "Content-Type", "application/json")
+			!= NATS_OK ||
+			js_PublishMsgAsync(js, &msg, &po) != NATS_OK)
 		{
 			fprintf(stderr, "plain_publish: %s\n", nats_GetLastError(NULL));
 			return 1;
 		}
+		/* Taken by the library once published (then NULL). */
+		natsMsg_Destroy(msg);
 	}
 	if (js_PublishAsyncComplete(js, NULL) != NATS_OK)
 	{
