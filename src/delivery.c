@@ -290,15 +290,22 @@ collect_pass_rows(DeliveryState *state, OutboxRow **rows,
 {
 	int			nrows = 0;
 	BlockNumber from[STORE_PARTITIONS];
+	bool		known;
 
 	*status = DELIVERY_DONE;
 	/* Before the snapshot: see delivery_window.c. */
 	emissions_delivery_window_take(&state->window);
 	begin_work("collecting events");
-	/* Cached until DROP EXTENSION invalidates it. */
+	/*
+	 * The storage is cached until DROP EXTENSION (or CREATE EXTENSION)
+	 * invalidates it: only then can the extension be another one, and only
+	 * then is pg_extension looked up, not on every pass.
+	 */
+	known = emissions_storage_known();
 	if (!emissions_storage_installed())
 		*status = DELIVERY_NO_EXTENSION;
-	else if (get_extension_oid("emissions", true) != state->extension_oid)
+	else if (!known &&
+			 get_extension_oid("emissions", true) != state->extension_oid)
 		*status = DELIVERY_RECREATED;
 	/* Paused after a failed commit: nothing to deliver until then. */
 	else if (state->paused_until <= GetCurrentTimestamp())

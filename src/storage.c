@@ -168,8 +168,18 @@ load_partitions(StoreTable table)
 bool
 emissions_storage_installed(void)
 {
-	return OidIsValid(partition_cache[STORE_OUTBOX][STORE_PARTITIONS - 1]) ||
-		load_partitions(STORE_OUTBOX);
+	return emissions_storage_known() || load_partitions(STORE_OUTBOX);
+}
+
+/*
+ * Whether the outbox's partitions are cached: nothing has invalidated them
+ * since they were last looked up, so the extension has been neither dropped
+ * nor created again meanwhile (either drops or makes the partitions).
+ */
+bool
+emissions_storage_known(void)
+{
+	return OidIsValid(partition_cache[STORE_OUTBOX][STORE_PARTITIONS - 1]);
 }
 
 /*

@@ -118,6 +118,7 @@ typedef struct LogWriter LogWriter;
 /* storage.c */
 extern void emissions_storage_init(void);
 extern bool emissions_storage_installed(void);
+extern bool emissions_storage_known(void);
 extern void emissions_storage_partitions(StoreTable table, Oid *parts);
 extern void emissions_storage_report_not_installed(void);
 
