@@ -11,7 +11,11 @@
 #     (a procedure that commits after each emit, 0.5 ms apart) arrives far
 #     faster than 2.5 events per 200 ms: it must be delivered in at most a
 #     tenth as many passes as transactions (about one pass per 200 ms is
-#     expected; a pass per commit, as without pacing, fails).
+#     expected; a pass per commit, as without pacing, fails).  At that rate
+#     a step of 200 ms gathers hundreds of events, far above the 16 that
+#     stretch the pace: passes must then come up to 4 times 200 ms apart,
+#     so at least one gap between two passes is 400 ms or more (a pace
+#     that does not stretch keeps every gap near 200 ms).
 #   - Events 100 ms apart (under 2.5 per 200 ms) must not be held back:
 #     the median from emission to delivery stays under 50 ms (holding each
 #     pass until 200 ms after the last would make it about 100 ms).
@@ -63,6 +67,17 @@ comment "fast stream: $events events in $passes passes, median $median ms"
 check_eq "fast stream: every event delivered" 1500 "$events"
 check "fast stream: at most one pass per ten transactions ($passes passes)" \
 	test "$passes" -le 150
+gap="$(psql -X -At -c "
+	SELECT coalesce(round(extract(epoch FROM max(d - p)) * 1000), 0)
+	  FROM (SELECT d, lag(d) OVER (ORDER BY d) AS p
+	          FROM (SELECT DISTINCT delivered_at AS d
+	                  FROM emissions_events(0, 100000)
+	                 WHERE type = 'pace.fast') AS passes) AS gaps")"
+comment "fast stream: longest gap between two passes $gap ms"
+check "fast stream: the pace stretches beyond coalesce_delay ($gap ms >= 400 ms)" \
+	test "$gap" -ge 400
+check "fast stream: ... to at most 4 times coalesce_delay ($gap ms <= 1000 ms)" \
+	test "$gap" -le 1000
 
 sleep 1	# the rate the worker measured decays
 psql -X -q -v ON_ERROR_STOP=1 -c "CALL emit_stream('pace.slow', 15, 0.1)"
