@@ -46,7 +46,7 @@
 #define PACING_MIN_BATCH	2.5
 
 /* Stretch the pace when a step of it would gather more events than this... */
-#define PACING_FULL_BATCH	16.0
+#define PACING_FULL_BATCH	4.0
 
 /* ... up to this many times emissions.coalesce_delay. */
 #define PACING_MAX_STRETCH	4.0

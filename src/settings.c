@@ -133,7 +133,7 @@ emissions_define_settings(void)
 
 	DefineCustomIntVariable("emissions.coalesce_delay",
 							"Least time between the starts of two delivery passes under a steady stream of events; 0 runs a pass at every wake-up.",
-							"Under a heavy stream (more than 16 events per step of this delay) the pace stretches in proportion to the rate, up to 4 times this delay.",
+							"Under a heavy stream (more than 4 events per step of this delay) the pace stretches in proportion to the rate, up to 4 times this delay.",
 							&emissions_coalesce_delay_ms,
 							5,
 							0,

@@ -12,7 +12,7 @@
 #     faster than 2.5 events per 200 ms: it must be delivered in at most a
 #     tenth as many passes as transactions (about one pass per 200 ms is
 #     expected; a pass per commit, as without pacing, fails).  At that rate
-#     a step of 200 ms gathers hundreds of events, far above the 16 that
+#     a step of 200 ms gathers hundreds of events, far above the 4 that
 #     stretch the pace: passes must then come up to 4 times 200 ms apart,
 #     so at least one gap between two passes is 400 ms or more (a pace
 #     that does not stretch keeps every gap near 200 ms).
