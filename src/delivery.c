@@ -191,6 +191,9 @@ deliver_transaction(DeliveryState *state, List *adapters, OutboxRow *rows,
 	next_id = emissions_delivery_number(&txn, &state->store, next_id);
 	count = emissions_delivery_notify(&txn, adapters, wanted, &last_emitted_at);
 	emissions_delivery_log(&txn, log);
+	/* Adapters' functions see their events in the log (emissions_events). */
+	if (txn.batch != NULL)
+		emissions_storage_log_flush(log);
 	totals->failed += emissions_delivery_dispatch(&txn, adapters, wanted,
 												  &state->next_retry_at);
 	emissions_delivery_delete(&txn);

@@ -55,12 +55,22 @@ static const char *const table_names[] = {"emissions_outbox", "emissions_log"};
 static Oid	partition_cache[lengthof(table_names)][STORE_PARTITIONS];
 
 /* A table opened for inserting rows, with its indexes. */
+/*
+ * Rows a writer holds back before it writes them together
+ * (emissions_storage_writer_add), and the most bytes they may take.
+ */
+#define WRITER_BUFFERED_ROWS	256
+#define WRITER_BUFFERED_BYTES	(1024 * 1024)
+
 struct TableWriter
 {
 	Relation	rel;
 	TupleTableSlot *slot;
 	EState	   *estate;			/* NULL when the table has no index */
 	ResultRelInfo *result_rel;
+	TupleTableSlot **buffered;	/* rows held back, each in a slot of its own */
+	int			nbuffered;
+	Size		buffered_bytes;
 };
 
 /* Forget the cached OIDs when a partition (or everything) is invalidated. */
@@ -217,15 +227,10 @@ emissions_storage_writer_open(Oid relid)
 	return writer;
 }
 
-/*
- * Insert one row, values[0..natts) in the table's column order (no
- * NULLs), and its index entries; returns where the row went.
- */
-ItemPointerData
-emissions_storage_writer_insert(TableWriter *writer, Datum *values, int natts)
+/* Raise an error unless the writer's table has natts columns. */
+static void
+check_columns(TableWriter *writer, int natts)
 {
-	TupleTableSlot *slot = writer->slot;
-
 	if (RelationGetDescr(writer->rel)->natts != natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -233,11 +238,12 @@ emissions_storage_writer_insert(TableWriter *writer, Datum *values, int natts)
 						RelationGetRelationName(writer->rel),
 						RelationGetDescr(writer->rel)->natts, natts),
 				 errhint("Recreate the extension with DROP EXTENSION and CREATE EXTENSION.")));
-	ExecClearTuple(slot);
-	memcpy(slot->tts_values, values, sizeof(Datum) * natts);
-	memset(slot->tts_isnull, 0, sizeof(bool) * natts);
-	ExecStoreVirtualTuple(slot);
-	table_tuple_insert(writer->rel, slot, GetCurrentCommandId(true), 0, NULL);
+}
+
+/* Insert the index entries of the row in slot, if the table has indexes. */
+static void
+insert_index_entries(TableWriter *writer, TupleTableSlot *slot)
+{
 	if (writer->estate != NULL && writer->result_rel->ri_NumIndices > 0)
 	{
 		List	   *recheck;
@@ -248,15 +254,96 @@ emissions_storage_writer_insert(TableWriter *writer, Datum *values, int natts)
 		list_free(recheck);
 		ResetPerTupleExprContext(writer->estate);
 	}
+}
+
+/*
+ * Insert one row, values[0..natts) in the table's column order (no
+ * NULLs), and its index entries; returns where the row went.
+ */
+ItemPointerData
+emissions_storage_writer_insert(TableWriter *writer, Datum *values, int natts)
+{
+	TupleTableSlot *slot = writer->slot;
+
+	check_columns(writer, natts);
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, values, sizeof(Datum) * natts);
+	memset(slot->tts_isnull, 0, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(writer->rel, slot, GetCurrentCommandId(true), 0, NULL);
+	insert_index_entries(writer, slot);
 	return slot->tts_tid;
 }
 
 /*
- * Close what emissions_storage_writer_open opened, keeping the table's lock.
+ * Add one row, values[0..natts) in the table's column order (no NULLs),
+ * about width bytes, to those the writer holds back; they are written
+ * together, with one WAL record per page instead of one per row, when
+ * enough are held back, at emissions_storage_writer_flush() and at the
+ * latest at emissions_storage_writer_close().  The values are copied: the
+ * caller may free them at once.
+ */
+void
+emissions_storage_writer_add(TableWriter *writer, Datum *values, int natts,
+							 Size width)
+{
+	TupleTableSlot *slot;
+
+	check_columns(writer, natts);
+	if (writer->buffered == NULL)
+		writer->buffered = palloc0(sizeof(TupleTableSlot *) *
+								   WRITER_BUFFERED_ROWS);
+	if (writer->buffered[writer->nbuffered] == NULL)
+		writer->buffered[writer->nbuffered] =
+			table_slot_create(writer->rel, NULL);
+	slot = writer->buffered[writer->nbuffered];
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, values, sizeof(Datum) * natts);
+	memset(slot->tts_isnull, 0, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(slot);
+	ExecMaterializeSlot(slot);
+	writer->nbuffered++;
+	writer->buffered_bytes += width;
+	if (writer->nbuffered == WRITER_BUFFERED_ROWS ||
+		writer->buffered_bytes >= WRITER_BUFFERED_BYTES)
+		emissions_storage_writer_flush(writer);
+}
+
+/* Write the rows emissions_storage_writer_add held back, with their index entries. */
+void
+emissions_storage_writer_flush(TableWriter *writer)
+{
+	int			i;
+
+	if (writer->nbuffered == 0)
+		return;
+	table_multi_insert(writer->rel, writer->buffered, writer->nbuffered,
+					   GetCurrentCommandId(true), 0, NULL);
+	for (i = 0; i < writer->nbuffered; i++)
+	{
+		insert_index_entries(writer, writer->buffered[i]);
+		ExecClearTuple(writer->buffered[i]);
+	}
+	writer->nbuffered = 0;
+	writer->buffered_bytes = 0;
+}
+
+/*
+ * Write what is held back, then close what emissions_storage_writer_open
+ * opened, keeping the table's lock.
  */
 void
 emissions_storage_writer_close(TableWriter *writer)
 {
+	int			i;
+
+	emissions_storage_writer_flush(writer);
+	if (writer->buffered != NULL)
+	{
+		for (i = 0; i < WRITER_BUFFERED_ROWS && writer->buffered[i]; i++)
+			ExecDropSingleTupleTableSlot(writer->buffered[i]);
+		pfree(writer->buffered);
+	}
 	if (writer->estate != NULL)
 	{
 		ExecCloseIndices(writer->result_rel);

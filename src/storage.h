@@ -149,6 +149,7 @@ extern LogWriter *emissions_storage_log_open(const StoreState *state);
 extern void emissions_storage_log_append(LogWriter *writer, int64 first_id,
 										 int64 last_id, FullTransactionId txid,
 										 TimestampTz delivered_at, bytea *stored);
+extern void emissions_storage_log_flush(LogWriter *writer);
 extern void emissions_storage_log_close(LogWriter *writer);
 extern void emissions_storage_log_read(int64 after_id, int64 max_rows,
 									   LogRowCallback callback, void *arg);
@@ -171,6 +172,9 @@ typedef struct TableWriter TableWriter;
 extern TableWriter *emissions_storage_writer_open(Oid relid);
 extern ItemPointerData emissions_storage_writer_insert(TableWriter *writer,
 													   Datum *values, int natts);
+extern void emissions_storage_writer_add(TableWriter *writer, Datum *values,
+										 int natts, Size width);
+extern void emissions_storage_writer_flush(TableWriter *writer);
 extern void emissions_storage_writer_close(TableWriter *writer);
 extern void emissions_storage_save_log_state(const StoreState *state);
 

@@ -9,7 +9,8 @@
  * delivery.  So an event is in the log exactly when it has been delivered,
  * and ids in the log increase with last_id, the log's one index.  Rows go
  * in through the table access method with their index entries
- * (storage.c); the partitions are truncated by age (storage_rotation.c).
+ * (storage.c), several at a time (one WAL record per page of them); the
+ * partitions are truncated by age (storage_rotation.c).
  *
  * Readers ask for the rows after an id, in id order, through SPI as the
  * extension's owner (subscriptions read as their caller, who may not read
@@ -64,7 +65,9 @@ emissions_storage_log_open(const StoreState *state)
 /*
  * Add the log row of a delivered outbox row: its events got the ids
  * first_id .. last_id; stored is the row's data as the outbox stored it
- * (compressed or not: a compressed value is kept as it is).
+ * (compressed or not: a compressed value is kept as it is), copied here.
+ * The row is written with others, by emissions_storage_log_flush() or
+ * emissions_storage_log_close() at the latest.
  */
 void
 emissions_storage_log_append(LogWriter *writer, int64 first_id, int64 last_id,
@@ -79,10 +82,21 @@ emissions_storage_log_append(LogWriter *writer, int64 first_id, int64 last_id,
 	values[Anum_log_delivered_at - 1] = TimestampTzGetDatum(delivered_at);
 	values[Anum_log_part - 1] = Int16GetDatum((int16) writer->part);
 	values[Anum_log_data - 1] = PointerGetDatum(stored);
-	(void) emissions_storage_writer_insert(writer->table, values, Natts_log);
+	emissions_storage_writer_add(writer->table, values, Natts_log,
+								 VARSIZE_ANY(stored));
 }
 
-/* Close what emissions_storage_log_open opened, keeping the lock. */
+/*
+ * Write the rows appended so far, so that the delivery transaction's own
+ * queries (an adapter's function reading emissions_events()) see them.
+ */
+void
+emissions_storage_log_flush(LogWriter *writer)
+{
+	emissions_storage_writer_flush(writer->table);
+}
+
+/* Write what is appended and close what emissions_storage_log_open opened, keeping the lock. */
 void
 emissions_storage_log_close(LogWriter *writer)
 {
