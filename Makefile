@@ -101,7 +101,7 @@ $(CONSUMER): $(srcdir)/tools/emissions_consume.c
 	$(CC) $(CFLAGS) -I$(shell $(PG_CONFIG) --includedir) $< \
 		-L$(shell $(PG_CONFIG) --libdir) -lpq $(LDFLAGS_EX) -o $@
 
-$(RELAY): $(RELAY_SRCS) $(srcdir)/tools/relay/relay.h
+$(RELAY): $(RELAY_SRCS) $(wildcard $(srcdir)/tools/relay/*.h)
 	$(CC) $(CFLAGS) -I$(srcdir)/tools/relay \
 		-I$(shell $(PG_CONFIG) --includedir) $(RELAY_CFLAGS) $(RELAY_SRCS) \
 		-L$(shell $(PG_CONFIG) --libdir) -lpq $(RELAY_LIBS) -pthread \

@@ -4,6 +4,8 @@
  *	  emissions_relay's webhook target: a POST per event, or per batch of
  *	  --batch N events as a JSON array, one request at a time so that the
  *	  receiver sees the events in id order; a 2xx answer confirms them.
+ *	  With --parallel N, http_parallel.c keeps up to N requests in flight
+ *	  with the requests, answers and dead letters of this file.
  *
  * One libcurl handle serves every request, so the connection is kept
  * alive between them.  Each request carries:
@@ -41,14 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "relay.h"
+#include "http.h"
 
-#define ACK_INTERVAL_MS 100
-#define RETRY_MAX_MS 60000
 #define RETRY_AFTER_MAX_S 3600
 /* Bytes of a refusal's answer kept for the log and the dead letter. */
 #define ANSWER_KEEP 512
@@ -59,24 +59,16 @@ static char *secret;
 static size_t secret_len;
 static Buf	answer;				/* the start of the last answer's body */
 
-/* How one request ended. */
-typedef enum SendResult
-{
-	SEND_CONFIRMED,				/* 2xx */
-	SEND_RETRY,					/* worth trying again: wait and repeat */
-	SEND_REFUSED				/* any other answer */
-} SendResult;
-
-/* Keep the start of the answer's body; discard the rest. */
+/* Keep the start of the answer's body (the Buf closure); discard the rest. */
 static size_t
 on_answer(char *data, size_t size, size_t nmemb, void *closure)
 {
+	Buf		   *kept = closure;
 	size_t		n = size * nmemb;
 
-	(void) closure;
-	if (answer.len < ANSWER_KEEP)
-		buf_append(&answer, data,
-				   n < ANSWER_KEEP - answer.len ? n : ANSWER_KEEP - answer.len);
+	if (kept->len < ANSWER_KEEP)
+		buf_append(kept, data,
+				   n < ANSWER_KEEP - kept->len ? n : ANSWER_KEEP - kept->len);
 	return n;
 }
 
@@ -201,8 +193,8 @@ add_header(struct curl_slist **headers, const char *name, const char *value)
  * Build the body and the headers of a request for events[0..n) (the
  * events --types forwards).
  */
-static void
-build_request(const RelayEvent *events, int n, const FormatContext *ctx,
+void
+http_build_request(const RelayEvent *events, int n, const FormatContext *ctx,
 			  Buf *body, struct curl_slist **headers)
 {
 	Buf			key = {0};
@@ -266,24 +258,21 @@ build_request(const RelayEvent *events, int n, const FormatContext *ctx,
 }
 
 /*
- * Send one request; *retry_after_ms is the wait the receiver asked for
- * (0: none), *what describes a failure for the log.
+ * Classify how a transfer of handle h ended (rc, and the start of the
+ * answer's body kept in *kept): *status is the HTTP status (0: none),
+ * *retry_after_ms the wait the receiver asked for (0: none), *what
+ * describes a failure for the log.  A target that can never work (a bad
+ * URL, a TLS certificate problem) ends the relay.
  */
-static SendResult
-send_once(const Buf *body, struct curl_slist *headers, long *status,
-		  int64_t *retry_after_ms, Buf *what)
+SendResult
+http_classify(CURL *h, CURLcode rc, const Buf *kept, long *status,
+			  int64_t *retry_after_ms, Buf *what)
 {
-	CURLcode	rc;
 	curl_off_t	retry_after = 0;
 
-	buf_reset(&answer);
 	buf_reset(what);
 	*status = 0;
 	*retry_after_ms = 0;
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body->len);
-	rc = curl_easy_perform(curl);
 	if (rc != CURLE_OK)
 	{
 		buf_printf(what, "%s", curl_easy_strerror(rc));
@@ -293,13 +282,13 @@ send_once(const Buf *body, struct curl_slist *headers, long *status,
 			relay_fatal("cannot send to %s: %s", opts.to, what->data);
 		return SEND_RETRY;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	if (*status >= 200 && *status < 300)
 		return SEND_CONFIRMED;
 	buf_printf(what, "HTTP status %ld", *status);
-	if (answer.len > 0)
-		buf_printf(what, ", answer: %.*s", (int) answer.len, answer.data);
-	if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+	if (kept->len > 0)
+		buf_printf(what, ", answer: %.*s", (int) kept->len, kept->data);
+	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
 		retry_after > 0)
 		*retry_after_ms = (retry_after > RETRY_AFTER_MAX_S ?
 						   RETRY_AFTER_MAX_S : retry_after) * 1000;
@@ -309,11 +298,38 @@ send_once(const Buf *body, struct curl_slist *headers, long *status,
 }
 
 /*
+ * The wait before the next attempt of a request that is worth retrying:
+ * the receiver's Retry-After when it gave one, else the next step of
+ * *backoff (0.1 s doubling up to 60 s), which is updated.
+ */
+int64_t
+http_retry_wait(int64_t *backoff, int64_t retry_after_ms)
+{
+	*backoff = relay_backoff_next(*backoff);
+	if (*backoff > RETRY_MAX_MS)
+		*backoff = RETRY_MAX_MS;
+	return retry_after_ms ? retry_after_ms : *backoff;
+}
+
+/* Send one request with the sequential relay's handle. */
+static SendResult
+send_once(const Buf *body, struct curl_slist *headers, long *status,
+		  int64_t *retry_after_ms, Buf *what)
+{
+	buf_reset(&answer);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body->len);
+	return http_classify(curl, curl_easy_perform(curl), &answer, status,
+						 retry_after_ms, what);
+}
+
+/*
  * Record events[0..n) as a dead letter in --dead-letter's file, flushed to
  * disk before they are acknowledged.
  */
-static void
-write_dead_letter(const RelayEvent *events, int n, const FormatContext *ctx,
+void
+http_write_dead_letter(const RelayEvent *events, int n, const FormatContext *ctx,
 				  long status, const Buf *what)
 {
 	FILE	   *f = fopen(opts.dead_letter, "a");
@@ -354,11 +370,12 @@ deliver(const RelayEvent *events, int n, const FormatContext *ctx, Buf *body)
 	Buf			what = {0};
 	bool		done = false;
 
-	build_request(events, n, ctx, body, &headers);
+	http_build_request(events, n, ctx, body, &headers);
 	while (!relay_stop_requested)
 	{
 		long		status;
 		int64_t		retry_after_ms;
+		int64_t		wait_ms;
 		SendResult	r = send_once(body, headers, &status, &retry_after_ms,
 								  &what);
 
@@ -375,54 +392,62 @@ deliver(const RelayEvent *events, int n, const FormatContext *ctx, Buf *body)
 				relay_fatal("stopping: %s refused event %lld after %d attempts "
 							"(%s); the subscription stays before it",
 							opts.to, events[0].id, refusals, what.data);
-			write_dead_letter(events, n, ctx, status, &what);
+			http_write_dead_letter(events, n, ctx, status, &what);
 			relay_log("%s refused event %lld after %d attempts (%s); written "
 					  "to %s", opts.to, events[0].id, refusals, what.data,
 					  opts.dead_letter);
 			done = true;
 			break;
 		}
-		delay = relay_backoff_next(delay);
-		if (delay > RETRY_MAX_MS)
-			delay = RETRY_MAX_MS;
+		wait_ms = http_retry_wait(&delay, retry_after_ms);
 		relay_log("sending event %lld failed (%s); trying again in %.1f s",
-				  events[0].id, what.data,
-				  (retry_after_ms ? retry_after_ms : delay) / 1000.0);
-		relay_sleep_ms(retry_after_ms ? retry_after_ms : delay);
+				  events[0].id, what.data, wait_ms / 1000.0);
+		relay_sleep_ms(wait_ms);
 	}
 	curl_slist_free_all(headers);
 	buf_free(&what);
 	return done;
 }
 
-/* Set the handle up for every request. */
+/*
+ * Set handle h up for requests to the target, keeping the start of each
+ * answer's body in *kept.
+ */
+void
+http_setup_handle(CURL *h, Buf *kept)
+{
+	curl_easy_setopt(h, CURLOPT_URL, opts.to);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, PROGNAME);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) opts.timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) opts.timeout_ms);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, kept);
+	/* A redirect would send the events somewhere nobody named. */
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+/* Set the sequential relay's handle up; a stop aborts its transfer. */
 static void
 setup_curl(void)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-		(curl = curl_easy_init()) == NULL)
+	if ((curl = curl_easy_init()) == NULL)
 		relay_fatal("could not initialise libcurl");
-	curl_easy_setopt(curl, CURLOPT_URL, opts.to);
-	curl_easy_setopt(curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, PROGNAME);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) opts.timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) opts.timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_answer);
+	http_setup_handle(curl, &answer);
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_transfer_progress);
-	/* A redirect would send the events somewhere nobody named. */
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 }
 
 /*
- * Run the relay to the webhook until a stop (0) or a permanent failure
- * (exits 1).  *src is the PostgreSQL side, replaced when reconnected.
+ * Run the sequential relay (--parallel 1) until a stop (0) or a permanent
+ * failure (exits 1).  *src is the PostgreSQL side, replaced when
+ * reconnected.
  */
-int
-http_relay_run(Source **src, const FormatContext *ctx)
+static int
+sequential_run(Source **src, const FormatContext *ctx)
 {
 	long long	position = 0;
 	long long	confirmed;
@@ -432,9 +457,6 @@ http_relay_run(Source **src, const FormatContext *ctx)
 
 	if (batch == NULL)
 		relay_fatal("out of memory");
-	if (opts.header_file)
-		load_header_file(opts.header_file);
-	load_secret();
 	setup_curl();
 
 	while (source_position(*src, &position) != SOURCE_OK)
@@ -517,8 +539,32 @@ http_relay_run(Source **src, const FormatContext *ctx)
 		(void) source_ack(*src, confirmed, &position);
 	relay_log("stopped at id %lld", position);
 	curl_easy_cleanup(curl);
-	curl_slist_free_all(extra_headers);
 	buf_free(&body);
 	free(batch);
 	return 0;
+}
+
+/*
+ * Run the relay to the webhook until a stop (0) or a permanent failure
+ * (exits 1): one request at a time, or --parallel N at once
+ * (http_parallel.c).  *src is the PostgreSQL side, replaced when
+ * reconnected.
+ */
+int
+http_relay_run(Source **src, const FormatContext *ctx)
+{
+	int			status;
+
+	if (opts.header_file)
+		load_header_file(opts.header_file);
+	load_secret();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		relay_fatal("could not initialise libcurl");
+	if (opts.parallel > 1)
+		status = http_parallel_run(src, ctx);
+	else
+		status = sequential_run(src, ctx);
+	curl_slist_free_all(extra_headers);
+	curl_global_cleanup();
+	return status;
 }

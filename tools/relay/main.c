@@ -30,6 +30,7 @@ RelayOptions opts = {
 	.page = 5000,
 	.max_in_flight = 16384,
 	.batch = 1,
+	.parallel = 1,
 	.timeout_ms = 10000,
 	.max_attempts = 5,
 	.duplicate_window_s = 120,
@@ -69,8 +70,10 @@ usage(void)
 		   "      --nats-creds=FILE     credentials file (JWT and NKey seed)\n"
 		   "      --nats-ca=FILE        CA certificates to trust (PEM); implies TLS\n"
 		   "      --nats-cert=FILE      client certificate (PEM), with --nats-key=FILE\n\n");
-	printf("HTTP webhooks (POST, one event at a time, in id order):\n"
+	printf("HTTP webhooks (POST, one request at a time, in id order):\n"
 		   "      --batch=N             up to N events per request, as a JSON array\n"
+		   "      --parallel=N          up to N requests at once (default: 1); the\n"
+		   "                            receiver may then get events out of id order\n"
 		   "      --header-file=FILE    extra \"Name: value\" headers (Authorization...)\n"
 		   "      --secret-file=FILE    sign bodies with HMAC-SHA256 (Emissions-Signature)\n"
 		   "      --secret-env=VAR      ... with the secret in environment variable VAR\n"
@@ -145,7 +148,7 @@ main(int argc, char **argv)
 		OPT_CREATE_STREAM, OPT_DUP_WINDOW, OPT_IN_FLIGHT, OPT_CREDS, OPT_CA,
 		OPT_CERT, OPT_KEY, OPT_BATCH, OPT_HEADER_FILE, OPT_SECRET_FILE,
 		OPT_SECRET_ENV, OPT_MAX_ATTEMPTS, OPT_DEAD_LETTER, OPT_PAGE,
-		OPT_TIMEOUT, OPT_PROGRESS, OPT_HELP
+		OPT_TIMEOUT, OPT_PROGRESS, OPT_HELP, OPT_PARALLEL
 	};
 	static const struct option long_options[] = {
 		{"dbname", required_argument, NULL, 'd'},
@@ -165,6 +168,7 @@ main(int argc, char **argv)
 		{"nats-cert", required_argument, NULL, OPT_CERT},
 		{"nats-key", required_argument, NULL, OPT_KEY},
 		{"batch", required_argument, NULL, OPT_BATCH},
+		{"parallel", required_argument, NULL, OPT_PARALLEL},
 		{"header-file", required_argument, NULL, OPT_HEADER_FILE},
 		{"secret-file", required_argument, NULL, OPT_SECRET_FILE},
 		{"secret-env", required_argument, NULL, OPT_SECRET_ENV},
@@ -249,6 +253,9 @@ main(int argc, char **argv)
 			case OPT_BATCH:
 				opts.batch = parse_int("batch", optarg, 1, 100000);
 				break;
+			case OPT_PARALLEL:
+				opts.parallel = parse_int("parallel", optarg, 1, 64);
+				break;
 			case OPT_HEADER_FILE:
 				opts.header_file = optarg;
 				break;
@@ -309,6 +316,10 @@ main(int argc, char **argv)
 					"https://", opts.to);
 
 	/* Options of the other target are refused, not silently ignored. */
+	if (to_nats && opts.parallel != 1)
+		relay_fatal("--parallel is for HTTP targets: a NATS relay already "
+					"keeps up to --max-in-flight publishes unconfirmed, in "
+					"id order");
 	if (to_nats && (opts.batch != 1 || opts.header_file || opts.secret_file ||
 					opts.secret_env || opts.dead_letter))
 		relay_fatal("--batch, --header-file, --secret-file, --secret-env and "

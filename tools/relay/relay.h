@@ -51,6 +51,7 @@ typedef struct RelayOptions
 	int			page;			/* events per read */
 	int			max_in_flight;	/* NATS: unconfirmed publishes at most */
 	int			batch;			/* HTTP: events per request (1: one each) */
+	int			parallel;		/* HTTP: requests in flight at most */
 	int			timeout_ms;		/* a request's or a publish's time limit */
 	int			max_attempts;	/* tries of a refused HTTP request */
 	bool		progress;		/* print rate and lag every few seconds */
@@ -169,6 +170,7 @@ extern void page_free(EventPage *page);
 extern SourceResult source_ack(Source *src, long long id,
 							   long long *position);
 extern SourceResult source_last_event(Source *src, long long *last);
+extern int	source_socket(Source *src);
 extern SourceResult source_wait(Source *src, int timeout_ms, int extra_fd,
 							   bool *notified);
 extern Source *source_reconnect(Source *src);

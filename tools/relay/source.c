@@ -255,6 +255,16 @@ source_reconnect(Source *src)
 	return NULL;
 }
 
+/*
+ * The connection's socket, for a caller that waits for a notification
+ * together with other things (then source_wait(src, 0, ...) takes it).
+ */
+int
+source_socket(Source *src)
+{
+	return PQsocket(src->conn);
+}
+
 /* The name of the database the events come from. */
 const char *
 source_database(Source *src)
