@@ -75,8 +75,7 @@ free_tcp_port() {
 
 # Wait up to 20 s until something listens on TCP port $1.
 wait_listening() {
-	local i
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		grep -qi ":$(printf '%04X' "$1") [0-9A-F:]* 0A" /proc/net/tcp \
 			/proc/net/tcp6 2>/dev/null && return 0
 		sleep 0.1
