@@ -195,7 +195,7 @@ add_header(struct curl_slist **headers, const char *name, const char *value)
  */
 void
 http_build_request(const RelayEvent *events, int n, const FormatContext *ctx,
-			  Buf *body, struct curl_slist **headers)
+				   Buf *body, struct curl_slist **headers)
 {
 	Buf			key = {0};
 	bool		binary = opts.format == FORMAT_CLOUDEVENTS && opts.batch == 1;
@@ -300,7 +300,7 @@ http_classify(CURL *h, CURLcode rc, const Buf *kept, long *status,
 /*
  * The wait before the next attempt of a request that is worth retrying:
  * the receiver's Retry-After when it gave one, else the next step of
- * *backoff (0.1 s doubling up to 60 s), which is updated.
+ * *backoff (relay_backoff_next(), at most RETRY_MAX_MS), which is updated.
  */
 int64_t
 http_retry_wait(int64_t *backoff, int64_t retry_after_ms)
@@ -329,8 +329,8 @@ send_once(const Buf *body, struct curl_slist *headers, long *status,
  * disk before they are acknowledged.
  */
 void
-http_write_dead_letter(const RelayEvent *events, int n, const FormatContext *ctx,
-				  long status, const Buf *what)
+http_write_dead_letter(const RelayEvent *events, int n,
+					   const FormatContext *ctx, long status, const Buf *what)
 {
 	FILE	   *f = fopen(opts.dead_letter, "a");
 	Buf			line = {0};
