@@ -582,8 +582,10 @@ http_parallel_run(Source **src, const FormatContext *ctx)
 			lost = true;
 			break;
 		}
+		/* Acknowledge every ACK_INTERVAL_MS, and at once when idle. */
 		if (!wait_and_drive(&p) ||
-			!maybe_ack(&p, p.count == 0 || relay_stop_requested))
+			!maybe_ack(&p, (p.count == 0 && p.at_end) ||
+					   relay_stop_requested))
 		{
 			lost = true;
 			break;
