@@ -31,13 +31,15 @@
 #    commit to the event's NOTIFY on the default channel, which is what
 #    wakes the relay.
 # 3. Webhook throughput to bench/relay/webhook_sink.c (HTTP/1.1 keep-alive,
-#    answers 200 at once), HOOK_EVENTS of the same events, one event per
-#    request and then --batch 100, idle.
+#    answers 200 at once), HOOK_EVENTS of the same events, idle: one event
+#    per request, then --parallel PARALLEL (one event per request, that many
+#    at once; the ratio to one at a time is the figure), then --batch 100.
 #
 # Prints a Markdown report, also written to bench/results/relay-DATE.md.
 # Usage: bash bench/relay.sh      (as root; ~3 minutes on 2 cores)
 # Environment: EVENTS (200000), LOAD_RATE (200 transactions/s),
-# MAX_IN_FLIGHT (16384), SAMPLES (1000), HOOK_EVENTS (20000), ROUNDS (3:
+# MAX_IN_FLIGHT (16384), SAMPLES (1000), HOOK_EVENTS (20000), PARALLEL (8),
+# ROUNDS (3:
 # rounds of the plain publisher then the relay, each on the same events;
 # the median ratio is the figure), RELAY_OPTS
 # (more options for the JetStream relay, e.g. "--page 10000").
@@ -57,6 +59,7 @@ LOAD_RATE="${LOAD_RATE:-200}"
 MAX_IN_FLIGHT="${MAX_IN_FLIGHT:-16384}"
 SAMPLES="${SAMPLES:-1000}"
 HOOK_EVENTS="${HOOK_EVENTS:-20000}"
+PARALLEL="${PARALLEL:-8}"
 ROUNDS="${ROUNDS:-3}"
 
 prepare
@@ -124,6 +127,7 @@ q "SELECT emissions_wait_delivered('120s')" >/dev/null
 last_id="$(q "SELECT max(id) FROM emissions_events($first_id, 2147483647)")"
 events=$((last_id - first_id))
 q "SELECT emissions_subscribe('bench_hook', $first_id),
+	      emissions_subscribe('bench_parallel', $first_id),
 	      emissions_subscribe('bench_batch', $first_id)" >/dev/null
 for round in $(seq 1 "$ROUNDS"); do
 	q "SELECT emissions_subscribe('bench_relay_$round', $first_id)" >/dev/null
@@ -215,6 +219,8 @@ hook_run() {
 }
 echo "# webhook, one event per request" >&2
 hook_rate="$(hook_run bench_hook)"
+echo "# webhook, one event per request, --parallel $PARALLEL" >&2
+parallel_rate="$(hook_run bench_parallel --parallel "$PARALLEL")"
 echo "# webhook, --batch 100" >&2
 batch_rate="$(hook_run bench_batch --batch 100)"
 
@@ -254,7 +260,9 @@ report="$(report_file relay)"
 	echo "| | events/s |"
 	echo "|---|---:|"
 	echo "| one event per request | $hook_rate |"
+	echo "| one event per request, --parallel $PARALLEL | $parallel_rate |"
 	echo "| --batch 100 | $batch_rate |"
 	echo
-	echo "batched / per event: $(calc '%.1f' "$batch_rate / $hook_rate")"
+	echo "parallel / one at a time: **$(calc '%.1f' "$parallel_rate / $hook_rate")**;" \
+		"batched / per event: $(calc '%.1f' "$batch_rate / $hook_rate")"
 } | tee "$report"
