@@ -68,6 +68,7 @@ struct TableWriter
 	TupleTableSlot *slot;
 	EState	   *estate;			/* NULL when the table has no index */
 	ResultRelInfo *result_rel;
+	MemoryContext cxt;			/* where the writer lives, and its slots */
 	TupleTableSlot **buffered;	/* rows held back, each in a slot of its own */
 	int			nbuffered;
 	Size		buffered_bytes;
@@ -215,6 +216,7 @@ emissions_storage_writer_open(Oid relid)
 {
 	TableWriter *writer = palloc0(sizeof(TableWriter));
 
+	writer->cxt = CurrentMemoryContext;
 	writer->rel = table_open(relid, RowExclusiveLock);
 	writer->slot = table_slot_create(writer->rel, NULL);
 	if (writer->rel->rd_rel->relhasindex)
@@ -281,7 +283,7 @@ emissions_storage_writer_insert(TableWriter *writer, Datum *values, int natts)
  * together, with one WAL record per page instead of one per row, when
  * enough are held back, at emissions_storage_writer_flush() and at the
  * latest at emissions_storage_writer_close().  The values are copied: the
- * caller may free them at once.
+ * caller may free them (or reset their memory context) at once.
  */
 void
 emissions_storage_writer_add(TableWriter *writer, Datum *values, int natts,
@@ -290,12 +292,19 @@ emissions_storage_writer_add(TableWriter *writer, Datum *values, int natts,
 	TupleTableSlot *slot;
 
 	check_columns(writer, natts);
+	/* The slots outlive the caller's memory context: the writer's own. */
 	if (writer->buffered == NULL)
-		writer->buffered = palloc0(sizeof(TupleTableSlot *) *
-								   WRITER_BUFFERED_ROWS);
+		writer->buffered = MemoryContextAllocZero(writer->cxt,
+												  sizeof(TupleTableSlot *) *
+												  WRITER_BUFFERED_ROWS);
 	if (writer->buffered[writer->nbuffered] == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(writer->cxt);
+
 		writer->buffered[writer->nbuffered] =
 			table_slot_create(writer->rel, NULL);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	slot = writer->buffered[writer->nbuffered];
 	ExecClearTuple(slot);
 	memcpy(slot->tts_values, values, sizeof(Datum) * natts);
