@@ -15,7 +15,9 @@
 # receiver that refuses (400) stops the relay after --max-attempts with a
 # message and status 1, the subscription left before the event; with
 # --dead-letter the refused events go to the file and the relay goes on.
-# --types forwards the matching types and acknowledges the rest.
+# --types forwards the matching types and acknowledges the rest.  An event
+# the receiver refuses with 503 for 2.5 s is retried, each attempt signed
+# anew with its own timestamp, and nothing after it is sent meanwhile.
 # shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
@@ -36,7 +38,7 @@ psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE EXTENSION emissions;
 SELECT emissions_subscribe(name, 0)
   FROM unnest(ARRAY['chaos', 'batch', 'binary', 'refused', 'dead',
-                    'typed']) AS name;
+                    'typed', 'held']) AS name;
 BEGIN;
 SELECT emissions_start();
 SELECT count(emissions_emit(CASE g % 2 WHEN 0 THEN 'order.created'
@@ -200,5 +202,33 @@ if sorted(set(got)) != want:
     problems.append("got %s" % got[:20])
 problems += ["signature of %s" % r["ids"] for r in records
              if r["signature_ok"] is not True]'
+
+# 7. One event refused with 503 for 2.5 s: retried until accepted, each
+# attempt signed again (a receiver's tolerance for old timestamps must not
+# refuse the retries after a long outage), nothing after it sent meanwhile.
+held_id=$(($(sql "SELECT min(id) FROM emissions_events(0, 2147483647)") + 10))
+receiver held --refuse-id "$held_id" --refuse-for 2.5 \
+	--secret-file "$work/secret"
+relay_bg "$held" held --secret-file "$work/secret"
+check "the relay catches up once the refused event is accepted" \
+	wait_caught_up held 60
+relay_stop
+check_log "event $held_id was retried with its key, each attempt signed anew, nothing after it sent meanwhile" \
+	"$held" '
+target = '"$held_id"'
+tries = [r for r in records if target in r["ids"]]
+accepted_at = min(r["time"] for r in tries if r["outcome"] in (200, 204))
+early = [r["ids"] for r in records if r["ids"][0] > target and
+         r["time"] < accepted_at]
+if len(tries) < 2 or tries[0]["outcome"] != 503:
+    problems.append("event %d: %s" % (target, [r["outcome"] for r in tries]))
+if any(r["key"] != "postgres:%d" % target for r in tries):
+    problems.append("keys %s" % [r["key"] for r in tries])
+stamps = [r["signature"].split(",")[0] for r in tries]
+if any(r["signature_ok"] is not True for r in tries) or \
+   len(set(stamps)) < 2:
+    problems.append("signatures %s" % [r["signature"] for r in tries])
+if early:
+    problems.append("sent before it was accepted: %s" % early[:5])'
 
 done_testing

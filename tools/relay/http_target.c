@@ -360,6 +360,9 @@ http_write_dead_letter(const RelayEvent *events, int n,
 /*
  * Deliver events[0..n) in one request, trying again as the answers say:
  * true once confirmed (or dead-lettered), false when a stop came first.
+ * Each attempt is built (and signed, with its own timestamp) afresh, so
+ * that a receiver's tolerance for old signatures does not refuse the
+ * retries after a long outage.
  */
 static bool
 deliver(const RelayEvent *events, int n, const FormatContext *ctx, Buf *body)
@@ -370,14 +373,17 @@ deliver(const RelayEvent *events, int n, const FormatContext *ctx, Buf *body)
 	Buf			what = {0};
 	bool		done = false;
 
-	http_build_request(events, n, ctx, body, &headers);
 	while (!relay_stop_requested)
 	{
 		long		status;
 		int64_t		retry_after_ms;
 		int64_t		wait_ms;
-		SendResult	r = send_once(body, headers, &status, &retry_after_ms,
-								  &what);
+		SendResult	r;
+
+		curl_slist_free_all(headers);
+		headers = NULL;
+		http_build_request(events, n, ctx, body, &headers);
+		r = send_once(body, headers, &status, &retry_after_ms, &what);
 
 		if (r == SEND_CONFIRMED)
 		{
