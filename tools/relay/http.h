@@ -16,8 +16,6 @@
 
 /* Acknowledge the subscription at least this often during a long page. */
 #define ACK_INTERVAL_MS 100
-/* The longest backoff between two attempts of a request. */
-#define RETRY_MAX_MS 60000
 
 /* How one request ended. */
 typedef enum SendResult

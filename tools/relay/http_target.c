@@ -300,14 +300,13 @@ http_classify(CURL *h, CURLcode rc, const Buf *kept, long *status,
 /*
  * The wait before the next attempt of a request that is worth retrying:
  * the receiver's Retry-After when it gave one, else the next step of
- * *backoff (relay_backoff_next(), at most RETRY_MAX_MS), which is updated.
+ * *backoff (relay_backoff_next(): 0.1 s doubling to 10 s), which is
+ * updated.
  */
 int64_t
 http_retry_wait(int64_t *backoff, int64_t retry_after_ms)
 {
 	*backoff = relay_backoff_next(*backoff);
-	if (*backoff > RETRY_MAX_MS)
-		*backoff = RETRY_MAX_MS;
 	return retry_after_ms ? retry_after_ms : *backoff;
 }
 
