@@ -48,7 +48,7 @@ DATA = sql/emissions--0.1.sql sql/emissions--0.2.sql \
 PGFILEDESC = "emissions - transactional event outbox"
 
 # pg_regress inputs live in sql/, expected outputs in expected/.
-REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers jsonb_writer security subscriptions
+REGRESS = api atomicity savepoints twophase spill bad_input stats privileges roles injection triggers jsonb_writer security subscriptions log_pages
 
 # Several sessions at once: specs/ with the isolation tester.
 ISOLATION = concurrent_buffers late_commit

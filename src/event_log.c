@@ -95,7 +95,6 @@ emissions_event_log_read(ReturnSetInfo *rsinfo, int64 after_id, int32 max)
 	wanted.after_id = after_id;
 	wanted.up_to = PG_INT64_MAX;
 	wanted.max = max;
-	/* Every row holds at least one event: max rows are enough. */
 	emissions_storage_log_read(after_id, max, emit_row, &wanted);
 }
 

@@ -151,7 +151,7 @@ extern void emissions_storage_log_append(LogWriter *writer, int64 first_id,
 										 TimestampTz delivered_at, bytea *stored);
 extern void emissions_storage_log_flush(LogWriter *writer);
 extern void emissions_storage_log_close(LogWriter *writer);
-extern void emissions_storage_log_read(int64 after_id, int64 max_rows,
+extern void emissions_storage_log_read(int64 after_id, int64 max_events,
 									   LogRowCallback callback, void *arg);
 extern void emissions_storage_log_extent(LogExtent *extent);
 extern int64 emissions_storage_log_last_id(void);

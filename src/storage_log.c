@@ -40,6 +40,9 @@
 #define Anum_log_data			6
 #define Natts_log				6
 
+/* The rows a read asks for first (emissions_storage_log_read). */
+#define LOG_READ_FIRST_ROWS		16
+
 struct LogWriter
 {
 	TableWriter *table;
@@ -106,42 +109,73 @@ emissions_storage_log_close(LogWriter *writer)
 
 /*
  * Call callback for the log rows holding events with ids above after_id,
- * in id order, at most max_rows of them, until it returns false.  Every
- * row holds at least one event: a reader wanting n events needs n rows at
- * most.
+ * in id order, until it returns false or max_events events have been
+ * passed (every row holds at least one event, of consecutive ids).
+ *
+ * A row holds a whole transaction's events, often dozens: asking for
+ * max_events rows at once would read many times the rows needed and throw
+ * most of them away.  So the rows come in batches: a few first, then as
+ * many as the events still wanted need at the rows' mean size so far, with
+ * a margin; usually two queries.  All of them see the caller's snapshot.
  */
 void
-emissions_storage_log_read(int64 after_id, int64 max_rows, LogRowCallback callback,
-						   void *arg)
+emissions_storage_log_read(int64 after_id, int64 max_events,
+						   LogRowCallback callback, void *arg)
 {
 	Oid			argtypes[] = {INT8OID, INT8OID};
 	Datum		args[2];
 	char	   *sql;
-	uint64		r;
+	int64		batch = Min(max_events, LOG_READ_FIRST_ROWS);
+	int64		rows_read = 0;
+	int64		events_read = 0;
+	int64		read_to = after_id;
+	int64		estimate;
 
 	SPI_connect();
-	args[0] = Int64GetDatum(after_id);
-	args[1] = Int64GetDatum(max_rows);
-	sql = psprintf("SELECT first_id, txid, delivered_at, data FROM %s"
+	sql = psprintf("SELECT first_id, last_id, txid, delivered_at, data FROM %s"
 				   " WHERE last_id OPERATOR(pg_catalog.>) $1"
 				   " ORDER BY last_id LIMIT $2",
 				   emissions_qualified_name("emissions_log"));
-	emissions_execute_as_owner(sql, 2, argtypes, args, NULL, true,
-							   SPI_OK_SELECT);
-	for (r = 0; r < SPI_processed; r++)
+	while (batch > 0)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
+		uint64		processed;
+		bool		wanted = true;
 
-		if (!callback(DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull)),
-					  DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 2,
-															  &isnull)),
-					  DatumGetTimestampTz(SPI_getbinval(tuple, desc, 3,
-														&isnull)),
-					  DatumGetByteaPP(SPI_getbinval(tuple, desc, 4, &isnull)),
-					  arg))
+		args[0] = Int64GetDatum(read_to);
+		args[1] = Int64GetDatum(batch);
+		emissions_execute_as_owner(sql, 2, argtypes, args, NULL, true,
+								   SPI_OK_SELECT);
+		processed = SPI_processed;
+		for (uint64 r = 0; r < processed && wanted; r++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		first_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1,
+															   &isnull));
+
+			wanted = callback(first_id,
+							  DatumGetFullTransactionId(SPI_getbinval(tuple, desc, 3,
+																	  &isnull)),
+							  DatumGetTimestampTz(SPI_getbinval(tuple, desc, 4,
+																&isnull)),
+							  DatumGetByteaPP(SPI_getbinval(tuple, desc, 5, &isnull)),
+							  arg);
+			read_to = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			events_read += read_to - Max(first_id - 1, after_id);
+			rows_read++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (!wanted || (int64) processed < batch || events_read >= max_events)
 			break;
+		/*
+		 * The rows the events still wanted need at the mean so far, a
+		 * quarter and 8 more; at least twice the last batch, so that rows
+		 * smaller than the first ones take few more queries.
+		 */
+		estimate = (max_events - events_read) * rows_read / events_read;
+		batch = Min(Max(estimate + estimate / 4 + 8, batch * 2),
+					max_events - events_read);
 	}
 	SPI_finish();
 }
