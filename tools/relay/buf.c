@@ -71,44 +71,76 @@ buf_puts(Buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
-/* Append printf-formatted text. */
+/*
+ * Append printf-formatted text: formatted once into the room the buffer
+ * has, and again only when it did not fit.
+ */
 void
 buf_printf(Buf *b, const char *fmt,...)
 {
 	va_list		ap;
 	int			n;
 
+	buf_reserve(b, 64);
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		relay_fatal("could not format a message");
-	buf_reserve(b, (size_t) n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t) n >= b->cap - b->len)
+	{
+		buf_reserve(b, (size_t) n);
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t) n;
 }
 
-/* Append s as a JSON string, quoted and escaped. */
+/* Append v in decimal. */
+void
+buf_put_int(Buf *b, long long v)
+{
+	char		digits[24];
+	char	   *p = digits + sizeof(digits);
+	unsigned long long u = v < 0 ? -(unsigned long long) v : (unsigned long long) v;
+
+	do
+	{
+		*--p = (char) ('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--p = '-';
+	buf_append(b, p, digits + sizeof(digits) - p);
+}
+
+/* Append s as a JSON string, quoted and escaped: plain runs at once. */
 void
 buf_json_string(Buf *b, const char *s)
 {
 	buf_append(b, "\"", 1);
-	for (; *s; s++)
+	while (*s)
 	{
-		unsigned char c = (unsigned char) *s;
+		size_t		run = 0;
+		unsigned char c;
 
+		while ((c = (unsigned char) s[run]) != '\0' && c >= 0x20 &&
+			   c != '"' && c != '\\')
+			run++;
+		buf_append(b, s, run);
+		s += run;
+		if (*s == '\0')
+			break;
+		c = (unsigned char) *s++;
 		if (c == '"' || c == '\\')
 		{
 			char		esc[2] = {'\\', (char) c};
 
 			buf_append(b, esc, 2);
 		}
-		else if (c < 0x20)
-			buf_printf(b, "\\u%04x", c);
 		else
-			buf_append(b, s, 1);
+			buf_printf(b, "\\u%04x", c);
 	}
 	buf_append(b, "\"", 1);
 }

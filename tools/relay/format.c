@@ -34,7 +34,9 @@
 static void
 format_envelope(Buf *b, const RelayEvent *ev, const FormatContext *ctx)
 {
-	buf_printf(b, "{\"id\": %lld, \"type\": ", ev->id);
+	buf_puts(b, "{\"id\": ");
+	buf_put_int(b, ev->id);
+	buf_puts(b, ", \"type\": ");
 	buf_json_string(b, ev->type);
 	buf_puts(b, ", \"payload\": ");
 	buf_puts(b, ev->payload);
@@ -42,7 +44,9 @@ format_envelope(Buf *b, const RelayEvent *ev, const FormatContext *ctx)
 	buf_puts(b, ev->metadata);
 	buf_puts(b, ", \"emitted_at\": ");
 	buf_puts(b, ev->emitted_at);
-	buf_printf(b, ", \"txid\": %s, \"database\": ", ev->txid);
+	buf_puts(b, ", \"txid\": ");
+	buf_puts(b, ev->txid);
+	buf_puts(b, ", \"database\": ");
 	buf_json_string(b, ctx->database);
 	buf_puts(b, "}");
 }
@@ -89,7 +93,9 @@ format_event(Buf *b, const RelayEvent *ev, RelayFormat format,
 void
 format_event_key(Buf *b, const RelayEvent *ev, const FormatContext *ctx)
 {
-	buf_printf(b, "%s:%lld", ctx->database, ev->id);
+	buf_puts(b, ctx->database);
+	buf_puts(b, ":");
+	buf_put_int(b, ev->id);
 }
 
 /*

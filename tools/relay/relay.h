@@ -130,6 +130,7 @@ extern void buf_append(Buf *b, const char *s, size_t n);
 extern void buf_puts(Buf *b, const char *s);
 extern void buf_printf(Buf *b, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
+extern void buf_put_int(Buf *b, long long v);
 extern void buf_json_string(Buf *b, const char *s);
 extern char *relay_read_file(const char *path, size_t *len);
 
