@@ -9,10 +9,16 @@
  * In flight.  Publishes are asynchronous (js_PublishMsgAsync); a ring of
  * slots, one per event in id order, records which are still pending.
  * libnats calls on_publish_ack() from a thread of its own for each answer;
- * it marks the event's slot (found by the id in its Nats-Msg-Id) confirmed
- * or failed, under ring_lock, and wakes the main thread through a pipe
- * when that thread is waiting.  The main thread pops confirmed slots from
- * the head: the confirmed id only ever moves over an unbroken run.
+ * it marks the event's slot confirmed or failed, under ring_lock.  The
+ * slot is found by the message: answers come in the order of the
+ * publishes, so it is nearly always the slot after the last one answered
+ * (and a pending slot's message is alive, so no other has its address);
+ * else by the id in its Nats-Msg-Id.  It wakes the main thread through a
+ * pipe when that thread waits and the answers it waits for have come: as
+ * many as make room for the next read, or all those due, or a failure.
+ * (Woken at every answer, the two threads would take turns at every
+ * event.)  The main thread pops confirmed slots from the head: the
+ * confirmed id only ever moves over an unbroken run.
  * Events that --types passes over take a slot already confirmed, so they
  * are acknowledged in their turn too.
  *
@@ -46,6 +52,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +87,7 @@ typedef struct Slot
 {
 	long long	id;
 	int			state;
+	const natsMsg *msg;			/* while pending: the message published */
 } Slot;
 
 /* The ring of events in flight, shared with libnats' callback thread. */
@@ -88,8 +96,11 @@ static Slot *ring;
 static int	ring_cap;
 static int	ring_head;
 static int	ring_count;
+static int	ring_pending;		/* slots still waiting for an answer */
+static int	ring_next_answer;	/* the slot after the last one answered */
 static long ring_generation;	/* bumped at every new connection */
 static bool main_waiting;		/* the main thread waits on wake_pipe */
+static int	wake_after;			/* ... for this many more answers */
 static char failure[256];		/* the first failure's text, if any */
 static int	failure_code;		/* its JetStream error code, if any */
 static int	wake_pipe[2];
@@ -150,30 +161,55 @@ find_slot(long long id)
 }
 
 /*
+ * The pending slot of the message msg answered, or NULL: the slot after
+ * the last one answered when it is msg's, else the one its Nats-Msg-Id
+ * names.  ring_lock held.
+ */
+static Slot *
+answered_slot(const natsMsg *msg)
+{
+	Slot	   *next = &ring[ring_next_answer];
+	const char *key = NULL;
+	const char *colon;
+	Slot	   *slot;
+
+	if (next->state == SLOT_PENDING && next->msg == msg)
+		return next;
+	if (natsMsgHeader_Get((natsMsg *) msg, "Nats-Msg-Id", &key) != NATS_OK ||
+		(colon = strrchr(key, ':')) == NULL)
+		return NULL;
+	slot = find_slot(strtoll(colon + 1, NULL, 10));
+	return slot && slot->state == SLOT_PENDING ? slot : NULL;
+}
+
+/*
  * libnats' answer to one publish (on its own thread): mark the event's
- * slot confirmed or failed, and wake the main thread when it waits.
+ * slot confirmed or failed, and wake the main thread when it waits for
+ * this answer (see the file's header).
  */
 static void
 on_publish_ack(jsCtx *ctx, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 			   void *closure)
 {
-	const char *key = NULL;
-	const char *colon;
-
 	(void) ctx;
 	pthread_mutex_lock(&ring_lock);
-	if ((long) (intptr_t) closure == ring_generation &&
-		natsMsgHeader_Get(msg, "Nats-Msg-Id", &key) == NATS_OK &&
-		(colon = strrchr(key, ':')) != NULL)
+	if ((long) (intptr_t) closure == ring_generation)
 	{
-		Slot	   *slot = find_slot(strtoll(colon + 1, NULL, 10));
+		Slot	   *slot = answered_slot(msg);
 
-		if (slot && slot->state == SLOT_PENDING)
+		if (slot)
 		{
+			const char *key = NULL;
+
+			slot->msg = NULL;
+			ring_pending--;
+			ring_next_answer = (int) (slot - ring + 1) % ring_cap;
 			if (pa != NULL)
 			{
 				slot->state = SLOT_CONFIRMED;
-				if (slot == &ring[ring_head])
+				if (wake_after > 0)
+					wake_after--;
+				if (wake_after == 0 || ring_pending == 0)
 					wake_main();
 			}
 			else
@@ -181,8 +217,9 @@ on_publish_ack(jsCtx *ctx, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 				char		text[200];
 
 				slot->state = SLOT_FAILED;
+				(void) natsMsgHeader_Get(msg, "Nats-Msg-Id", &key);
 				snprintf(text, sizeof(text), "publishing event %s: %s%s%s",
-						 key, natsStatus_GetText(pae->Err),
+						 key ? key : "?", natsStatus_GetText(pae->Err),
 						 pae->ErrText ? ": " : "",
 						 pae->ErrText ? pae->ErrText : "");
 				set_failure(text, (int) pae->ErrCode);
@@ -249,6 +286,8 @@ push_page_slots(const EventPage *page)
 		slot->id = page->events[i].id;
 		slot->state = types_match(opts.types, page->events[i].type) ?
 			SLOT_PENDING : SLOT_CONFIRMED;
+		slot->msg = NULL;
+		ring_pending += slot->state == SLOT_PENDING;
 		ring_count++;
 	}
 	pthread_mutex_unlock(&ring_lock);
@@ -537,6 +576,10 @@ publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
 							  "application/json");
 	if (s == NATS_OK)
 	{
+		/* The answer finds its slot by the message (answered_slot). */
+		pthread_mutex_lock(&ring_lock);
+		find_slot(ev->id)->msg = msg;
+		pthread_mutex_unlock(&ring_lock);
 		s = js_PublishMsgAsync(js, &msg, &po);
 		js_published = true;
 	}
@@ -548,11 +591,15 @@ publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
 	if (s != NATS_OK)
 	{
 		char		text[200];
+		Slot	   *slot;
 
 		snprintf(text, sizeof(text), "publishing event %s: %s", key->data,
 				 nats_GetLastError(NULL));
 		pthread_mutex_lock(&ring_lock);
-		find_slot(ev->id)->state = SLOT_FAILED;
+		slot = find_slot(ev->id);
+		slot->state = SLOT_FAILED;
+		slot->msg = NULL;
+		ring_pending--;
 		set_failure(text, 0);
 		pthread_mutex_unlock(&ring_lock);
 		return false;
@@ -589,7 +636,7 @@ settle_in_flight(long long *confirmed)
 	(void) take_confirmed(confirmed);
 	pthread_mutex_lock(&ring_lock);
 	ring_generation++;			/* late answers are for a past connection */
-	ring_head = ring_count = 0;
+	ring_head = ring_count = ring_pending = ring_next_answer = 0;
 	pthread_mutex_unlock(&ring_lock);
 }
 
@@ -773,6 +820,9 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 			main_waiting = !(ring_count > 0 &&
 							 ring[ring_head].state != SLOT_PENDING) &&
 				failure[0] == '\0';
+			/* Room for the next read, or (caught up) every answer due. */
+			wake_after = caught_up ? INT_MAX :
+				(reading ? 1 : min_read) - (ring_cap - ring_count);
 			pthread_mutex_unlock(&ring_lock);
 			if (main_waiting &&
 				source_wait(*src, cursor == confirmed ? IDLE_POLL_MS :
