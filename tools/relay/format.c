@@ -39,9 +39,9 @@ format_envelope(Buf *b, const RelayEvent *ev, const FormatContext *ctx)
 	buf_puts(b, ", \"type\": ");
 	buf_json_string(b, ev->type);
 	buf_puts(b, ", \"payload\": ");
-	buf_puts(b, ev->payload);
+	buf_append(b, ev->payload, ev->payload_len);
 	buf_puts(b, ", \"metadata\": ");
-	buf_puts(b, ev->metadata);
+	buf_append(b, ev->metadata, ev->metadata_len);
 	buf_puts(b, ", \"emitted_at\": ");
 	buf_puts(b, ev->emitted_at);
 	buf_puts(b, ", \"txid\": ");
@@ -74,7 +74,7 @@ format_cloudevent(Buf *b, const RelayEvent *ev, const FormatContext *ctx)
 		buf_json_string(b, ev->tracestate);
 	}
 	buf_printf(b, ", \"emissionstxid\": \"%s\", \"data\": ", ev->txid);
-	buf_puts(b, ev->payload);
+	buf_append(b, ev->payload, ev->payload_len);
 	buf_puts(b, "}");
 }
 

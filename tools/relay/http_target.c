@@ -207,7 +207,7 @@ http_build_request(const RelayEvent *events, int n, const FormatContext *ctx,
 		char		id[32];
 		Buf			time_value = {0};
 
-		buf_puts(body, ev->payload);
+		buf_append(body, ev->payload, ev->payload_len);
 		snprintf(id, sizeof(id), "%lld", ev->id);
 		/* emitted_at is a JSON string: its text without the quotes. */
 		buf_append(&time_value, ev->emitted_at + 1, strlen(ev->emitted_at) - 2);

@@ -85,6 +85,8 @@ typedef struct RelayEvent
 	const char *type;
 	const char *payload;
 	const char *metadata;
+	int			payload_len;	/* their lengths */
+	int			metadata_len;
 	const char *emitted_at;
 	const char *txid;
 	const char *traceparent;
@@ -102,6 +104,7 @@ typedef struct EventPage
 {
 	RelayEvent *events;
 	int			count;
+	int			cap;			/* of events and times */
 	PGresult   *res;
 	char	   *times;
 } EventPage;
