@@ -19,6 +19,8 @@
 #    relaying, until the subscription's position passes the last of them
 #    (it reads them from PostgreSQL, publishes, waits for the acks and
 #    acknowledges the subscription; the position is polled every 5 ms).
+#    Each run starts once nats-server is idle (nats_settle): the files and
+#    the garbage of the run before are its own work, not the next run's.
 #    The ratio relay/plain is the figure
 #    (goal: at least 0.8, and at least 30,000 events/s).  For reference,
 #    the time plain_publish took to read the events from PostgreSQL (one
@@ -87,6 +89,22 @@ now() {
 	date +%s.%N
 }
 
+# Wait (10 s at most) until nats-server has been idle for 0.3 s: less than
+# 10 ms of CPU time used in it.  It writes a run's messages to its files
+# and collects its garbage after the run's last answer; without this, that
+# work would land in the next run's time, whichever publisher it times.
+nats_settle() {
+	local pid ticks last _
+	pid="$(cat "$work/nats.pid")"
+	last=-1000
+	for _ in $(seq 1 33); do
+		ticks="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+		[ $((ticks - last)) -lt 1 ] && return 0
+		last="$ticks"
+		sleep 0.3
+	done
+}
+
 # Wait until subscription $1's position reaches $2 (polling every 0.1 s,
 # which is also the precision of the timings).
 wait_position() {
@@ -151,10 +169,12 @@ sleep 2
 # A round: the plain publisher, then the relay on subscription bench_relay_N
 # (left running after the last round, for the latency).
 for round in $(seq 1 "$ROUNDS"); do
+	nats_settle
 	echo "# round $round: plain libnats publisher" >&2
 	read -r plain_events plain_s read_s < <("$work/plain_publish" \
 		"$conninfo" "$url" "plain$round" "$first_id" "$events" \
 		"$MAX_IN_FLIGHT")
+	nats_settle
 	echo "# round $round: emissions_relay" >&2
 	# shellcheck disable=SC2086  # RELAY_OPTS holds several options
 	emissions_relay -d "$conninfo" -s "bench_relay_$round" \
