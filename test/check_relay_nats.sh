@@ -40,6 +40,7 @@ psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION emissions' >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 SELECT emissions_subscribe('to_nats', 0);
 SELECT emissions_subscribe('typed', 0);
+SELECT emissions_subscribe('tiny_ring', 0);
 SELECT emissions_subscribe('cloud', 0);
 SELECT emissions_subscribe('secured', 0);
 SELECT emissions_subscribe('tls', 0);
@@ -194,6 +195,17 @@ relay_stop
 "$work/stream_dump" "$url" TYPED >"$work/typed.dump"
 check "with --types 'order.*' the stream holds the order events only" \
 	check_stream "$work/typed.dump" 'order\..*' typed
+
+# 3b. A ring far smaller than a page: each page read ahead goes out a few
+# events at a time as answers make room, the skipped types in their turn.
+relay_bg -s tiny_ring --to "$url/tiny" --create-stream --types 'order.*' \
+	--max-in-flight 3 --page 17
+check "with 3 in flight and pages of 17 the subscription is acknowledged to the end" \
+	wait_caught_up tiny_ring 60
+relay_stop
+"$work/stream_dump" "$url" TINY >"$work/tiny.dump"
+check "with 3 in flight and pages of 17 the stream holds the order events once, in id order" \
+	check_stream "$work/tiny.dump" 'order\..*' tiny
 
 # 4. CloudEvents.
 relay_bg -s cloud --to "$url/ce" --create-stream --format cloudevents

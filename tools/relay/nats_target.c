@@ -14,13 +14,24 @@
  * publishes, so it is nearly always the slot after the last one answered
  * (and a pending slot's message is alive, so no other has its address);
  * else by the id in its Nats-Msg-Id.  It wakes the main thread through a
- * pipe when that thread waits and the answers it waits for have come: as
- * many as make room for the next read, or all those due, or a failure.
+ * pipe when that thread waits and the answers it waits for have come: when
+ * the ring is full, as many as make room for an eighth of it (or the rest
+ * of the page); when caught up, all those due; or a failure.
  * (Woken at every answer, the two threads would take turns at every
  * event.)  The main thread pops confirmed slots from the head: the
  * confirmed id only ever moves over an unbroken run.
  * Events that --types passes over take a slot already confirmed, so they
  * are acknowledged in their turn too.
+ *
+ * The pipeline.  The page after the one being published is always being
+ * read, whatever room the ring has: the page waits in libpq while the
+ * ring fills and empties, and its events go out as room comes.  An
+ * acknowledgement of the subscription is sent between two reads and its
+ * answer taken while publishing (it commits, so it waits for a WAL
+ * flush).  Neither the broker nor PostgreSQL waits for the other: when
+ * the main thread reads or acknowledges in turn with publishing, the
+ * broker idles meanwhile (the relay used 1.76 of the two cores of
+ * bench/relay.sh that way, and reached 0.72 of the plain publisher).
  *
  * Failures.  A failed or timed-out publish, or a lost connection, stops
  * publishing.  The relay waits for the answers still due (up to the
@@ -66,9 +77,10 @@
 #define ACK_INTERVAL_MS 100
 
 /*
- * While a page is published, what has arrived of the next one is taken in
- * after every this many events: often enough that the server never waits
- * for room in the socket for long.
+ * While a page is published, the PostgreSQL connection is tended after
+ * every this many events: what has arrived of the next page is taken in
+ * (often enough that the server never waits for room in the socket for
+ * long), and an acknowledgement's answer.
  */
 #define READ_PROGRESS_EVERY 64
 
@@ -270,16 +282,21 @@ take_confirmed(long long *confirmed)
 }
 
 /*
- * Add a slot for each event of the page, under one hold of the lock that
- * libnats' callback thread takes for every answer: pending for the events
- * to publish, confirmed already for those --types leaves out.  The caller
- * made sure the ring has room for the page.
+ * Add a slot for each of the n events of the page from first on, under one
+ * hold of the lock that libnats' callback thread takes for every answer:
+ * pending for the events to publish, confirmed already for those --types
+ * leaves out.  The caller made sure the ring has room for them.  Returns
+ * the first one's slot; the others follow it (only this thread adds and
+ * pops slots).
  */
-static void
-push_page_slots(const EventPage *page)
+static int
+push_slots(const EventPage *page, int first, int n)
 {
+	int			start;
+
 	pthread_mutex_lock(&ring_lock);
-	for (int i = 0; i < page->count; i++)
+	start = (ring_head + ring_count) % ring_cap;
+	for (int i = first; i < first + n; i++)
 	{
 		Slot	   *slot = &ring[(ring_head + ring_count) % ring_cap];
 
@@ -291,6 +308,7 @@ push_page_slots(const EventPage *page)
 		ring_count++;
 	}
 	pthread_mutex_unlock(&ring_lock);
+	return start;
 }
 
 /* Slots free in the ring. */
@@ -538,12 +556,13 @@ connect_with_backoff(void)
 }
 
 /*
- * Publish one event to SUBJECT.<type>; false when the publish could not
- * even be handed to the library (its slot is then marked failed).
+ * Publish one event, whose slot is slot, to SUBJECT.<type>; false when the
+ * publish could not even be handed to the library (its slot is then
+ * marked failed).
  */
 static bool
-publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
-			  Buf *subj, Buf *key)
+publish_event(const RelayEvent *ev, Slot *slot, const FormatContext *ctx,
+			  Buf *body, Buf *subj, Buf *key)
 {
 	natsMsg    *msg = NULL;
 	jsPubOptions po;
@@ -578,7 +597,7 @@ publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
 	{
 		/* The answer finds its slot by the message (answered_slot). */
 		pthread_mutex_lock(&ring_lock);
-		find_slot(ev->id)->msg = msg;
+		slot->msg = msg;
 		pthread_mutex_unlock(&ring_lock);
 		s = js_PublishMsgAsync(js, &msg, &po);
 		js_published = true;
@@ -591,12 +610,10 @@ publish_event(const RelayEvent *ev, const FormatContext *ctx, Buf *body,
 	if (s != NATS_OK)
 	{
 		char		text[200];
-		Slot	   *slot;
 
 		snprintf(text, sizeof(text), "publishing event %s: %s", key->data,
 				 nats_GetLastError(NULL));
 		pthread_mutex_lock(&ring_lock);
-		slot = find_slot(ev->id);
 		slot->state = SLOT_FAILED;
 		slot->msg = NULL;
 		ring_pending--;
@@ -641,19 +658,261 @@ settle_in_flight(long long *confirmed)
 }
 
 /*
- * Acknowledge the subscription up to confirmed when it is ahead of
- * *position; reconnects to PostgreSQL when the connection was lost (the
- * next pass acknowledges again).  False when a stop came first.
+ * The relay's side of the PostgreSQL connection.  One query at a time is
+ * in flight on it: the read of the next page, or an acknowledgement.
+ * Neither is waited for while there is something to publish: the next
+ * page is read while this one is published, and an acknowledgement is
+ * answered meanwhile too (it commits, so it takes a WAL flush).
+ */
+typedef enum SourceQuery
+{
+	QUERY_NONE,
+	QUERY_READ,
+	QUERY_ACK
+} SourceQuery;
+
+typedef struct RelayState
+{
+	Source	  **src;
+	SourceQuery query;			/* in flight on the connection */
+	long long	position;		/* the subscription's position */
+	long long	confirmed;		/* confirmed without a gap */
+	long long	cursor;			/* the last event published (or skipped) */
+	long long	read_cursor;	/* the last event of the pages read */
+	int			read_max;		/* the size of the read in flight */
+	bool		caught_up;		/* the last read came back short */
+	int64_t		last_ack_ms;
+	EventPage	page;			/* being published */
+	int			next;			/* its next event to publish */
+} RelayState;
+
+/*
+ * Acknowledge the subscription up to confirmed, waiting for the answer,
+ * when it is ahead of the position; reconnects to PostgreSQL when the
+ * connection was lost (the next pass acknowledges again).  The connection
+ * must be free.  False when a stop came first.
  */
 static bool
-ack_confirmed(Source **src, long long confirmed, long long *position)
+ack_now(RelayState *st)
 {
-	if (confirmed <= *position)
+	if (st->confirmed <= st->position)
 		return true;
-	if (source_ack(*src, confirmed, position) == SOURCE_OK)
+	if (source_ack(*st->src, st->confirmed, &st->position) == SOURCE_OK)
 		return true;
-	*src = source_reconnect(*src);
-	return *src != NULL;
+	*st->src = source_reconnect(*st->src);
+	return *st->src != NULL;
+}
+
+/*
+ * The connection was lost: make a new one.  A read in flight is sent
+ * again (from read_cursor) by the next pass.  False when a stop came
+ * first.
+ */
+static bool
+source_lost(RelayState *st)
+{
+	st->query = QUERY_NONE;
+	*st->src = source_reconnect(*st->src);
+	return *st->src != NULL;
+}
+
+/*
+ * Tend the connection without waiting: take the answer of an
+ * acknowledgement that has come, then send what is due, the
+ * acknowledgement first (a page's worth confirmed, an idle moment, or now
+ * and then), else the read of the page after the ones read, unless the
+ * last read came back short.  False when a stop came first.
+ */
+static bool
+tend_source(RelayState *st)
+{
+	if (st->query == QUERY_READ)
+	{
+		source_read_progress(*st->src);
+		return true;
+	}
+	if (st->query == QUERY_ACK)
+	{
+		if (source_busy(*st->src))
+			return true;
+		st->query = QUERY_NONE;
+		if (source_ack_finish(*st->src, &st->position) != SOURCE_OK)
+			return source_lost(st);
+	}
+	progress_maybe_report(*st->src, st->position);
+	if (st->confirmed > st->position &&
+		(st->confirmed - st->position >= opts.page ||
+		 st->cursor == st->confirmed ||
+		 relay_now_ms() - st->last_ack_ms >= ACK_INTERVAL_MS))
+	{
+		st->last_ack_ms = relay_now_ms();
+		if (source_ack_start(*st->src, st->confirmed) != SOURCE_OK)
+			return source_lost(st);
+		st->query = QUERY_ACK;
+		return true;
+	}
+	if (!st->caught_up)
+	{
+		st->read_max = opts.page;
+		if (source_read_start(*st->src, st->read_cursor,
+							  st->read_cursor == st->position,
+							  st->read_max) != SOURCE_OK)
+			return source_lost(st);
+		st->query = QUERY_READ;
+	}
+	return true;
+}
+
+/*
+ * Take the page read into st->page (the one published is done with),
+ * waiting for it.  False when a stop came first.
+ */
+static bool
+take_page(RelayState *st)
+{
+	EventPage	page;
+
+	st->query = QUERY_NONE;
+	if (source_read_finish(*st->src, &page) != SOURCE_OK)
+		return source_lost(st);
+	page_free(&st->page);
+	st->page = page;
+	st->next = 0;
+	st->caught_up = page.count < st->read_max;
+	if (page.count > 0)
+		st->read_cursor = page.events[page.count - 1].id;
+	return true;
+}
+
+/*
+ * Let the query in flight end, dropping its answer, so that the
+ * connection is free.  False when a stop came first.
+ */
+static bool
+drop_query(RelayState *st)
+{
+	EventPage	unused;
+	long long	position;
+
+	if (st->query == QUERY_READ)
+	{
+		st->query = QUERY_NONE;
+		if (source_read_finish(*st->src, &unused) != SOURCE_OK)
+			return source_lost(st);
+		page_free(&unused);
+	}
+	else if (st->query == QUERY_ACK)
+	{
+		st->query = QUERY_NONE;
+		if (source_ack_finish(*st->src, &position) != SOURCE_OK)
+			return source_lost(st);
+		st->position = position;
+	}
+	return true;
+}
+
+/*
+ * Publish the page's events from st->next on, as many as the ring has room
+ * for, tending the connection every READ_PROGRESS_EVERY events (so that
+ * the next page keeps coming and an acknowledgement's answer is taken).
+ * False when a stop came first.
+ */
+static bool
+publish_some(RelayState *st, const FormatContext *ctx, Buf *body, Buf *subj,
+			 Buf *key)
+{
+	int			n = st->page.count - st->next;
+	int			room = ring_room();
+	int			slot;
+
+	if (n > room)
+		n = room;
+	slot = push_slots(&st->page, st->next, n);
+	for (int i = 0; i < n; i++)
+	{
+		const RelayEvent *ev = &st->page.events[st->next];
+
+		if (i % READ_PROGRESS_EVERY == READ_PROGRESS_EVERY - 1 &&
+			!tend_source(st))
+			return false;
+		if (types_match(opts.types, ev->type) &&
+			!publish_event(ev, &ring[(slot + i) % ring_cap], ctx, body, subj,
+						   key))
+			return true;		/* the next pass sees the failure */
+		st->cursor = ev->id;
+		st->next++;
+	}
+	return true;
+}
+
+/*
+ * Wait for answers, a notification, the connection's answer or the
+ * fallback poll: when the ring is full, until there is room for a chunk
+ * of the page; when caught up, until every answer due has come.
+ */
+static bool
+wait_for_work(RelayState *st)
+{
+	bool		notified = false;
+	bool		publishing = st->next < st->page.count;
+	char		drain[64];
+
+	pthread_mutex_lock(&ring_lock);
+	main_waiting = !(ring_count > 0 &&
+					 ring[ring_head].state != SLOT_PENDING) &&
+		failure[0] == '\0';
+	if (publishing)
+	{
+		int			want = st->page.count - st->next;
+
+		if (want > ring_cap / 8)
+			want = ring_cap / 8 > 0 ? ring_cap / 8 : 1;
+		wake_after = want - (ring_cap - ring_count);
+	}
+	else
+		wake_after = INT_MAX;
+	pthread_mutex_unlock(&ring_lock);
+	if (main_waiting &&
+		source_wait(*st->src, st->cursor == st->confirmed ? IDLE_POLL_MS :
+					ACK_INTERVAL_MS, wake_pipe[0], &notified) != SOURCE_OK &&
+		!source_lost(st))
+		return false;
+	pthread_mutex_lock(&ring_lock);
+	main_waiting = false;
+	pthread_mutex_unlock(&ring_lock);
+	while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+		;
+	if (notified || (!publishing && st->cursor == st->confirmed))
+		st->caught_up = false;
+	return true;
+}
+
+/*
+ * A failure: settle what is in flight, acknowledge what was confirmed,
+ * connect again, and publish again from the first unconfirmed event.
+ * False when a stop came first.
+ */
+static bool
+recover(RelayState *st)
+{
+	char		text[256];
+	int			code;
+
+	pthread_mutex_lock(&ring_lock);
+	snprintf(text, sizeof(text), "%s", failure[0] ? failure :
+			 "the connection to the NATS server was lost");
+	code = failure_code;
+	pthread_mutex_unlock(&ring_lock);
+	if (code == JSStreamMessageExceedsMaximumErr)
+		relay_fatal("%s; stopping: raise the stream's max_msg_size", text);
+	settle_in_flight(&st->confirmed);
+	relay_log("%s; publishing again after id %lld", text, st->confirmed);
+	disconnect();
+	page_free(&st->page);
+	st->next = 0;
+	st->cursor = st->read_cursor = st->confirmed;
+	st->caught_up = false;
+	return drop_query(st) && ack_now(st) && connect_with_backoff();
 }
 
 /*
@@ -663,197 +922,59 @@ ack_confirmed(Source **src, long long confirmed, long long *position)
 int
 nats_relay_run(Source **src, const FormatContext *ctx)
 {
-	long long	position = 0;	/* the subscription's position */
-	long long	confirmed;		/* confirmed without a gap */
-	long long	cursor;			/* the last event read */
-	bool		caught_up = false;
-	bool		reading = false;	/* a read is in progress */
-	int			min_read;		/* the smallest read worth starting */
-	int			read_max = 0;	/* its size */
-	int64_t		last_ack_ms = relay_now_ms();
+	RelayState	st = {0};
 	Buf			body = {0},
 				subj = {0},
 				key = {0};
 
 	parse_target(opts.to);
 	ring_cap = opts.max_in_flight;
-	min_read = (opts.page < ring_cap ? opts.page : ring_cap) / 2;
-	if (min_read < 1)
-		min_read = 1;
 	ring = calloc(ring_cap, sizeof(Slot));
 	if (ring == NULL || pipe(wake_pipe) != 0 ||
 		fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK) != 0 ||
 		fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK) != 0)
 		relay_fatal("could not set up: %s", strerror(errno));
 
-	while (source_position(*src, &position) != SOURCE_OK)
+	st.src = src;
+	while (source_position(*src, &st.position) != SOURCE_OK)
 		if ((*src = source_reconnect(*src)) == NULL)
 			return 0;
-	confirmed = cursor = position;
+	st.confirmed = st.cursor = st.read_cursor = st.position;
+	st.last_ack_ms = relay_now_ms();
 	if (!connect_with_backoff())
 		return 0;
 	relay_log("relaying subscription \"%s\" from id %lld to %s (stream \"%s\")",
-			  opts.subscription, position, opts.to, stream_name);
+			  opts.subscription, st.position, opts.to, stream_name);
 
 	while (!relay_stop_requested)
 	{
-		int			room;
+		bool		ok;
 
-		/* A failure: settle, acknowledge, reconnect, publish again. */
-		if (take_confirmed(&confirmed) ||
+		if (take_confirmed(&st.confirmed) ||
 			natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED)
-		{
-			char		text[256];
-			int			code;
-
-			pthread_mutex_lock(&ring_lock);
-			snprintf(text, sizeof(text), "%s", failure[0] ? failure :
-					 "the connection to the NATS server was lost");
-			code = failure_code;
-			pthread_mutex_unlock(&ring_lock);
-			if (code == JSStreamMessageExceedsMaximumErr)
-				relay_fatal("%s; stopping: raise the stream's max_msg_size",
-							text);
-			if (reading)
-			{
-				EventPage	unused;
-
-				reading = false;
-				if (source_read_finish(*src, &unused) == SOURCE_OK)
-					page_free(&unused);
-				else if ((*src = source_reconnect(*src)) == NULL)
-					break;
-			}
-			settle_in_flight(&confirmed);
-			relay_log("%s; publishing again after id %lld", text, confirmed);
-			disconnect();
-			cursor = confirmed;
-			caught_up = false;
-			if (!ack_confirmed(src, confirmed, &position) ||
-				!connect_with_backoff())
-				break;
-			continue;
-		}
-
-		/* Acknowledge: a page's worth, an idle moment, or now and then. */
-		if (!reading && confirmed > position &&
-			(confirmed - position >= opts.page || cursor == confirmed ||
-			 relay_now_ms() - last_ack_ms >= ACK_INTERVAL_MS))
-		{
-			if (!ack_confirmed(src, confirmed, &position))
-				break;
-			last_ack_ms = relay_now_ms();
-		}
-		if (!reading)
-			progress_maybe_report(*src, position);
-
-		/*
-		 * Read and publish what fits in flight; while a full page is
-		 * published, the next one is read.  A read costs about the same
-		 * whatever its size, so none is started for less than half a page
-		 * of room: the answers that make room come first.
-		 */
-		room = ring_room();
-		if (!caught_up && (reading ? room > 0 : room >= min_read))
-		{
-			EventPage	page;
-			SourceResult r = SOURCE_OK;
-
-			if (!reading)
-			{
-				read_max = room < opts.page ? room : opts.page;
-				r = source_read_start(*src, cursor, cursor == position,
-									  read_max);
-			}
-			reading = false;
-			if (r != SOURCE_OK || source_read_finish(*src, &page) != SOURCE_OK)
-			{
-				if ((*src = source_reconnect(*src)) == NULL)
-					break;
-				continue;
-			}
-			caught_up = page.count < read_max;
-			/* The connection is free: acknowledge if it is time. */
-			(void) take_confirmed(&confirmed);
-			if (confirmed > position &&
-				relay_now_ms() - last_ack_ms >= ACK_INTERVAL_MS)
-			{
-				if (!ack_confirmed(src, confirmed, &position))
-				{
-					page_free(&page);
-					break;
-				}
-				last_ack_ms = relay_now_ms();
-			}
-			if (!caught_up && room - page.count >= min_read)
-			{
-				int			next = room - page.count;
-
-				read_max = next < opts.page ? next : opts.page;
-				reading = source_read_start(*src,
-											page.events[page.count - 1].id,
-											false, read_max) == SOURCE_OK;
-			}
-			push_page_slots(&page);
-			for (int i = 0; i < page.count; i++)
-			{
-				const RelayEvent *ev = &page.events[i];
-
-				/* Keep the next page coming (source_read_progress). */
-				if (reading && i % READ_PROGRESS_EVERY == 0)
-					source_read_progress(*src);
-				if (types_match(opts.types, ev->type) &&
-					!publish_event(ev, ctx, &body, &subj, &key))
-					break;
-				cursor = ev->id;
-			}
-			page_free(&page);
-			continue;
-		}
-
-		/* Wait for answers, a notification or the fallback poll. */
-		{
-			bool		notified = false;
-			char		drain[64];
-
-			pthread_mutex_lock(&ring_lock);
-			main_waiting = !(ring_count > 0 &&
-							 ring[ring_head].state != SLOT_PENDING) &&
-				failure[0] == '\0';
-			/* Room for the next read, or (caught up) every answer due. */
-			wake_after = caught_up ? INT_MAX :
-				(reading ? 1 : min_read) - (ring_cap - ring_count);
-			pthread_mutex_unlock(&ring_lock);
-			if (main_waiting &&
-				source_wait(*src, cursor == confirmed ? IDLE_POLL_MS :
-							ACK_INTERVAL_MS,
-							wake_pipe[0], &notified) != SOURCE_OK)
-			{
-				if ((*src = source_reconnect(*src)) == NULL)
-					break;
-				caught_up = false;
-			}
-			pthread_mutex_lock(&ring_lock);
-			main_waiting = false;
-			pthread_mutex_unlock(&ring_lock);
-			while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
-				;
-			if (notified || cursor == confirmed)
-				caught_up = false;
-		}
+			ok = recover(&st);
+		else if (!tend_source(&st))
+			ok = false;
+		else if (st.next < st.page.count && ring_room() > 0)
+			ok = publish_some(&st, ctx, &body, &subj, &key);
+		else if (st.next >= st.page.count && st.query == QUERY_READ)
+			ok = take_page(&st);
+		else if (st.next >= st.page.count && st.query == QUERY_NONE &&
+				 !st.caught_up)
+			continue;			/* reconnected: the read is sent again */
+		else
+			ok = wait_for_work(&st);
+		if (!ok)
+			break;
 	}
 
 	/* Stopping: settle what is in flight and acknowledge it. */
-	if (reading && *src)
-	{
-		EventPage	unused;
-
-		if (source_read_finish(*src, &unused) == SOURCE_OK)
-			page_free(&unused);
-	}
-	settle_in_flight(&confirmed);
-	if (*src && confirmed > position)
-		(void) source_ack(*src, confirmed, &position);
+	if (*src)
+		(void) drop_query(&st);
+	page_free(&st.page);
+	settle_in_flight(&st.confirmed);
+	if (*src && st.confirmed > st.position)
+		(void) source_ack(*src, st.confirmed, &st.position);
 	disconnect();
 
 	/*
@@ -862,7 +983,7 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 	 * the process is torn down.
 	 */
 	(void) nats_CloseAndWait(CLOSE_WAIT_MS);
-	relay_log("stopped at id %lld", position);
+	relay_log("stopped at id %lld", st.position);
 	buf_free(&body);
 	buf_free(&subj);
 	buf_free(&key);

@@ -173,6 +173,9 @@ extern SourceResult source_read_finish(Source *src, EventPage *page);
 extern void page_free(EventPage *page);
 extern SourceResult source_ack(Source *src, long long id,
 							   long long *position);
+extern SourceResult source_ack_start(Source *src, long long id);
+extern SourceResult source_ack_finish(Source *src, long long *position);
+extern bool source_busy(Source *src);
 extern SourceResult source_last_event(Source *src, long long *last);
 extern int	source_socket(Source *src);
 extern SourceResult source_wait(Source *src, int timeout_ms, int extra_fd,

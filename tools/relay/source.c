@@ -17,8 +17,9 @@
  * UTC, so that emitted_at reads the same wherever the relay runs.  A read
  * can be sent (source_read_start) and its result taken later
  * (source_read_finish), so that the JetStream target publishes one page
- * while the server reads the next; the connection runs nothing else
- * meanwhile.
+ * while the server reads the next; an acknowledgement can be sent and
+ * taken the same way (source_ack_start, source_ack_finish; source_busy
+ * says whether its answer has come).  One query is in flight at a time.
  *
  * A lost connection (or a server shutting down) is SOURCE_LOST, and the
  * caller reconnects with source_reconnect(); any other error (no such
@@ -316,6 +317,52 @@ source_ack(Source *src, long long id, long long *position)
 	snprintf(idtext, sizeof(idtext), "%lld", id);
 	return exec_scalar(src, "ack", 2, params, "acknowledging the subscription",
 					   position);
+}
+
+/*
+ * Send the acknowledgement of everything up to id without waiting for it:
+ * the connection is busy until source_ack_finish() takes the answer.
+ */
+SourceResult
+source_ack_start(Source *src, long long id)
+{
+	char		idtext[32];
+	const char *params[2] = {opts.subscription, idtext};
+
+	snprintf(idtext, sizeof(idtext), "%lld", id);
+	if (!PQsendQueryPrepared(src->conn, "ack", 2, params, NULL, NULL, 0))
+		return query_failed(src, NULL, "acknowledging the subscription");
+	return SOURCE_OK;
+}
+
+/* Take the answer of source_ack_start(): the position goes to *position. */
+SourceResult
+source_ack_finish(Source *src, long long *position)
+{
+	PGresult   *res = PQgetResult(src->conn);
+	PGresult   *extra;
+
+	while ((extra = PQgetResult(src->conn)) != NULL)
+		PQclear(extra);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return query_failed(src, res, "acknowledging the subscription");
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+		relay_fatal("acknowledging the subscription failed: no answer (does "
+					"the subscription \"%s\" exist?)", opts.subscription);
+	*position = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return SOURCE_OK;
+}
+
+/*
+ * Whether the answer to the query sent last is still to come, after
+ * taking in what has arrived (without waiting).  A lost connection is
+ * not busy: taking the answer then reports it.
+ */
+bool
+source_busy(Source *src)
+{
+	return PQconsumeInput(src->conn) && PQisBusy(src->conn);
 }
 
 /* The last delivered event's id (for the lag --progress reports). */
