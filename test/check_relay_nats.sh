@@ -12,7 +12,9 @@
 # --format cloudevents publishes valid CloudEvents 1.0 JSON with the
 # traceparent from the metadata.  An idle relay is woken by LISTEN, and
 # reads anyway every 5 s.  Credentials come in the URL of a file
-# (--to-file); TLS with the CA of --nats-ca.  SIGTERM ends it with status
+# (--to-file); TLS with the CA of --nats-ca.  A publish JetStream leaves
+# unanswered (the server stopped) fails after --timeout, and the relay
+# tries again until it is answered.  SIGTERM ends it with status
 # 0 after the acknowledgement, log lines carry timestamps, --help prints
 # the usage, and what cannot work is
 # refused with a message and status 1: no stream without --create-stream,
@@ -44,6 +46,7 @@ SELECT emissions_subscribe('tiny_ring', 0);
 SELECT emissions_subscribe('cloud', 0);
 SELECT emissions_subscribe('secured', 0);
 SELECT emissions_subscribe('tls', 0);
+SELECT emissions_subscribe('stalled', 0);
 BEGIN;
 SELECT emissions_start();
 SELECT count(emissions_emit(CASE g % 3 WHEN 0 THEN 'order.created'
@@ -251,6 +254,32 @@ register_pid "$relay_pid"
 check "over TLS, with the CA of --nats-ca, the relay catches up" \
 	wait_caught_up tls 30
 relay_stop
+
+# 6b. JetStream stops answering (nats-server stopped with SIGSTOP while
+# events go out): the relay gives up on the publishes after --timeout,
+# tries again until the server answers, and the stream still holds every
+# event once, in id order.
+relay_bg -s stalled --to "$url/stalled" --create-stream --timeout 1
+wait_caught_up stalled 30 >/dev/null
+nats_pid="$(cat "$work/nats.pid")"
+kill -STOP "$nats_pid"
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+BEGIN;
+SELECT emissions_start();
+SELECT count(emissions_emit('order.created', jsonb_build_object('n', 1000 + g)))
+  FROM generate_series(1, 20) AS g;
+COMMIT;
+SQL
+sleep 4
+kill -CONT "$nats_pid"
+check "a publish JetStream leaves unanswered fails after --timeout" \
+	grep -q 'no answer from JetStream within 1 s' "$work/relay.err"
+check "once JetStream answers again the relay catches up" \
+	wait_caught_up stalled 30
+relay_stop
+"$work/stream_dump" "$url" STALLED >"$work/stalled.dump"
+check "after the stall the stream holds every event once, in id order" \
+	check_stream "$work/stalled.dump" '.*' stalled
 
 # 7. Refusals: status 1 and a message naming the problem.
 refused_url="nats://127.0.0.1:$(cat "$secured/nats.port")/auth"
