@@ -64,6 +64,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -957,6 +958,18 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 				subj = {0},
 				key = {0};
 
+#ifdef M_MXFAST
+
+	/*
+	 * No fastbins in glibc's allocator.  libnats makes and frees several
+	 * small blocks per event on three threads, while libpq takes a page's
+	 * rows in 2 kB blocks; glibc consolidates every fastbin before each
+	 * such block is handed out, which was 7% of the relay's time in
+	 * bench/relay.sh.  Without fastbins the relay used 0.3 us less CPU per
+	 * event (and relayed 3-4% more) in each of four pairs of runs.
+	 */
+	(void) mallopt(M_MXFAST, 0);
+#endif
 	parse_target(opts.to);
 	ring_cap = opts.max_in_flight;
 	ring = calloc(ring_cap, sizeof(Slot));
