@@ -24,8 +24,9 @@
  * are acknowledged in their turn too.
  *
  * The pipeline.  The page after the one being published is always being
- * read, whatever room the ring has: the page waits in libpq while the
- * ring fills and empties, and its events go out as room comes.  An
+ * read, whatever room the ring has, and once it is in, the one after it:
+ * a page waits (in libpq, or taken ahead) while the ring fills and
+ * empties, and its events go out as room comes.  An
  * acknowledgement of the subscription is sent between two reads and its
  * answer taken while publishing (it commits, so it waits for a WAL
  * flush).  Neither the broker nor PostgreSQL waits for the other: when
@@ -715,6 +716,8 @@ typedef struct RelayState
 	int64_t		last_ack_ms;
 	EventPage	page;			/* being published */
 	int			next;			/* its next event to publish */
+	EventPage	ahead;			/* the next page, read already */
+	bool		have_ahead;
 } RelayState;
 
 /*
@@ -748,19 +751,46 @@ source_lost(RelayState *st)
 }
 
 /*
- * Tend the connection without waiting: take the answer of an
- * acknowledgement that has come, then send what is due, the
- * acknowledgement first (a page's worth confirmed, an idle moment, or now
- * and then), else the read of the page after the ones read, unless the
- * last read came back short.  False when a stop came first.
+ * Take the result of the read in flight into *page (waiting for it), and
+ * move the read cursor past it.  False when a stop came first.
+ */
+static bool
+take_read(RelayState *st, EventPage *page)
+{
+	st->query = QUERY_NONE;
+	if (source_read_finish(*st->src, page) != SOURCE_OK)
+		return source_lost(st);
+	st->caught_up = page->count < st->read_max;
+	if (page->count > 0)
+		st->read_cursor = page->events[page->count - 1].id;
+	return true;
+}
+
+/*
+ * Tend the connection without waiting: take what has come in, a read (to
+ * be published after the page being published: one page is held ahead at
+ * most) or the answer of an acknowledgement; once the connection is free,
+ * send what is due, the acknowledgement first (a page's worth confirmed,
+ * an idle moment, or now and then), else the read of the page after the
+ * ones read, unless the last read came back short.  False when a stop
+ * came first.
  */
 static bool
 tend_source(RelayState *st)
 {
 	if (st->query == QUERY_READ)
 	{
-		source_read_progress(*st->src);
-		return true;
+		if (st->have_ahead)
+		{
+			source_read_progress(*st->src);
+			return true;
+		}
+		if (source_busy(*st->src))
+			return true;
+		/* The read is in: take it, and the connection is free. */
+		if (!take_read(st, &st->ahead))
+			return false;
+		st->have_ahead = true;
 	}
 	if (st->query == QUERY_ACK)
 	{
@@ -795,23 +825,26 @@ tend_source(RelayState *st)
 }
 
 /*
- * Take the page read into st->page (the one published is done with),
- * waiting for it.  False when a stop came first.
+ * The page published is done with: the next one takes its place, the one
+ * read ahead if there is one, else the one being read (waited for).
+ * False when a stop came first.
  */
 static bool
-take_page(RelayState *st)
+next_page(RelayState *st)
 {
 	EventPage	page;
 
-	st->query = QUERY_NONE;
-	if (source_read_finish(*st->src, &page) != SOURCE_OK)
-		return source_lost(st);
+	if (st->have_ahead)
+	{
+		page = st->ahead;
+		memset(&st->ahead, 0, sizeof(st->ahead));
+		st->have_ahead = false;
+	}
+	else if (!take_read(st, &page))
+		return false;
 	page_free(&st->page);
 	st->page = page;
 	st->next = 0;
-	st->caught_up = page.count < st->read_max;
-	if (page.count > 0)
-		st->read_cursor = page.events[page.count - 1].id;
 	return true;
 }
 
@@ -940,6 +973,8 @@ recover(RelayState *st)
 	relay_log("%s; publishing again after id %lld", text, st->confirmed);
 	disconnect();
 	page_free(&st->page);
+	page_free(&st->ahead);
+	st->have_ahead = false;
 	st->next = 0;
 	st->cursor = st->read_cursor = st->confirmed;
 	st->caught_up = false;
@@ -1001,8 +1036,9 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 			ok = false;
 		else if (st.next < st.page.count && ring_room() > 0)
 			ok = publish_some(&st, ctx, &body, &subj, &key);
-		else if (st.next >= st.page.count && st.query == QUERY_READ)
-			ok = take_page(&st);
+		else if (st.next >= st.page.count &&
+				 (st.have_ahead || st.query == QUERY_READ))
+			ok = next_page(&st);
 		else if (st.next >= st.page.count && st.query == QUERY_NONE &&
 				 !st.caught_up)
 			continue;			/* reconnected: the read is sent again */
@@ -1016,6 +1052,7 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 	if (*src)
 		(void) drop_query(&st);
 	page_free(&st.page);
+	page_free(&st.ahead);
 	settle_in_flight(&st.confirmed);
 	if (*src && st.confirmed > st.position)
 		(void) source_ack(*src, st.confirmed, &st.position);
