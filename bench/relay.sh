@@ -13,14 +13,18 @@
 #    publishes them (read into memory beforehand) as the relay's messages
 #    are (js_PublishMsgAsync, the same subjects, bodies and headers:
 #    Nats-Msg-Id, Content-Type) with MAX_IN_FLIGHT in flight: the broker's
-#    limit here, timed once it has connected and made its stream; then
+#    limit here, timed once it has connected and made its stream; and
 #    emissions_relay following a subscription from before them, timed from
 #    its log line saying it has connected to both sides and starts
 #    relaying, until the subscription's position passes the last of them
 #    (it reads them from PostgreSQL, publishes, waits for the acks and
 #    acknowledges the subscription; the position is polled every 5 ms).
-#    Each run starts once nats-server is idle (nats_settle): the files and
-#    the garbage of the run before are its own work, not the next run's.
+#    Each run starts on the same broker: the stream of the run before is
+#    deleted (bench/relay/drop_stream.c: its messages, and the message ids
+#    it keeps for duplicate detection), and nats-server is idle
+#    (nats_settle): the files and the garbage of the run before are its own
+#    work, not the next run's.  The plain publisher goes first in odd
+#    rounds, the relay in even ones, and the plain publisher in the last.
 #    The ratio relay/plain is the figure
 #    (goal: at least 0.8, and at least 30,000 events/s).  For reference,
 #    the time plain_publish took to read the events from PostgreSQL (one
@@ -41,8 +45,8 @@
 # Usage: bash bench/relay.sh      (as root; ~4 minutes on 2 cores)
 # Environment: EVENTS (200000), LOAD_RATE (200 transactions/s),
 # MAX_IN_FLIGHT (16384), SAMPLES (1000), HOOK_EVENTS (20000), PARALLEL (8),
-# ROUNDS (5: rounds of the plain publisher then the relay, each on the
-# same events; the median ratio is the figure), RELAY_OPTS
+# ROUNDS (5: rounds of both, each on the same events; the median ratio is
+# the figure), RELAY_OPTS
 # (more options for the JetStream relay, e.g. "--page 10000").
 # shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
@@ -73,7 +77,7 @@ relay_workdir work
 nats_start "$work"
 url="$(nats_url "$work")"
 conninfo="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
-for prog in plain_publish latency; do
+for prog in plain_publish latency drop_stream; do
 	# shellcheck disable=SC2046  # pkg-config prints several flags
 	cc -Wall -Werror -O2 -I"$(pg_config --includedir)" \
 		$(pkg-config --cflags libnats 2>/dev/null) "$top/bench/relay/$prog.c" \
@@ -104,11 +108,17 @@ nats_settle() {
 	done
 }
 
-# Wait until subscription $1's position reaches $2 (polling every 0.1 s,
-# which is also the precision of the timings).
+# Wait until subscription $1's position reaches $2 (polling every 5 ms).
+# Each poll commits: one transaction for the whole wait would hold back
+# the xmin horizon for the run, and the dead rows the delivery worker
+# leaves meanwhile (the load's) would pile up in its tables and slow it,
+# during the relay's runs only.
 wait_position() {
 	q "DO \$\$ BEGIN
-	     WHILE emissions_ack('$1', 0) < $2 LOOP PERFORM pg_sleep(0.005); END LOOP;
+	     WHILE emissions_ack('$1', 0) < $2 LOOP
+	       COMMIT;
+	       PERFORM pg_sleep(0.005);
+	     END LOOP;
 	   END \$\$" >/dev/null
 }
 
@@ -169,14 +179,21 @@ load_pid=$!
 register_pid "$load_pid"
 sleep 2
 
-# A round: the plain publisher, then the relay on subscription bench_relay_N
-# (left running after the last round, for the latency).
-for round in $(seq 1 "$ROUNDS"); do
+# One run of the plain publisher (its figures into plain_events, plain_s
+# and read_s), its stream deleted afterwards.
+plain_run() {
 	nats_settle
 	echo "# round $round: plain libnats publisher" >&2
 	read -r plain_events plain_s read_s < <("$work/plain_publish" \
 		"$conninfo" "$url" "plain$round" "$first_id" "$events" \
 		"$MAX_IN_FLIGHT")
+	"$work/drop_stream" "$url" "PLAIN$round"
+}
+
+# One run of the relay on subscription bench_relay_N (its time into
+# relay_s); stopped and its stream deleted afterwards unless $1 is "keep"
+# (the last round's, for the latency).
+relay_run() {
 	nats_settle
 	echo "# round $round: emissions_relay" >&2
 	# shellcheck disable=SC2086  # RELAY_OPTS holds several options
@@ -188,9 +205,26 @@ for round in $(seq 1 "$ROUNDS"); do
 	register_pid "$relay_pid"
 	wait_position "bench_relay_$round" "$last_id"
 	relay_s="$(calc '%.3f' "$(now) - $(relay_started "$work/relay$round.err")")"
-	if [ "$round" -lt "$ROUNDS" ]; then
+	if [ "${1:-}" != keep ]; then
 		kill -TERM "$relay_pid"
 		wait "$relay_pid" || true
+		"$work/drop_stream" "$url" "RELAY$round"
+	fi
+}
+
+# The rounds: the plain publisher first in odd rounds, the relay first in
+# even ones (whatever drifts during a round weighs on both alike), and the
+# plain publisher first in the last, whose relay is left running.
+for round in $(seq 1 "$ROUNDS"); do
+	if [ "$round" -eq "$ROUNDS" ]; then
+		plain_run
+		relay_run keep
+	elif [ $((round % 2)) -eq 1 ]; then
+		plain_run
+		relay_run
+	else
+		relay_run
+		plain_run
 	fi
 	plain_rate="$(calc '%.0f' "$plain_events / $plain_s")"
 	read_rate="$(calc '%.0f' "$plain_events / $read_s")"
