@@ -26,13 +26,11 @@
  * The pipeline.  The page after the one being published is always being
  * read, whatever room the ring has, and once it is in, the one after it:
  * a page waits (in libpq, or taken ahead) while the ring fills and
- * empties, and its events go out as room comes.  An
- * acknowledgement of the subscription is sent between two reads and its
- * answer taken while publishing (it commits, so it waits for a WAL
- * flush).  Neither the broker nor PostgreSQL waits for the other: when
- * the main thread reads or acknowledges in turn with publishing, the
- * broker idles meanwhile (the relay used 1.76 of the two cores of
- * bench/relay.sh that way, and reached 0.72 of the plain publisher).
+ * empties, and its events go out as room comes.  An acknowledgement of
+ * the subscription is sent between two reads and its answer taken while
+ * publishing (it commits, so it waits for a WAL flush).  So the broker
+ * never idles while PostgreSQL reads or commits, nor PostgreSQL while the
+ * broker stores.
  *
  * Failures.  A failed or timed-out publish, or a lost connection, stops
  * publishing.  The relay waits for the answers still due (up to the
@@ -739,23 +737,6 @@ typedef struct RelayState
 } RelayState;
 
 /*
- * Acknowledge the subscription up to confirmed, waiting for the answer,
- * when it is ahead of the position; reconnects to PostgreSQL when the
- * connection was lost (the next pass acknowledges again).  The connection
- * must be free.  False when a stop came first.
- */
-static bool
-ack_now(RelayState *st)
-{
-	if (st->confirmed <= st->position)
-		return true;
-	if (source_ack(*st->src, st->confirmed, &st->position) == SOURCE_OK)
-		return true;
-	*st->src = source_reconnect(*st->src);
-	return *st->src != NULL;
-}
-
-/*
  * The connection was lost: make a new one.  A read in flight is sent
  * again (from read_cursor) by the next pass.  False when a stop came
  * first.
@@ -766,6 +747,21 @@ source_lost(RelayState *st)
 	st->query = QUERY_NONE;
 	*st->src = source_reconnect(*st->src);
 	return *st->src != NULL;
+}
+
+/*
+ * Acknowledge the subscription up to confirmed, waiting for the answer,
+ * when it is ahead of the position; reconnects to PostgreSQL when the
+ * connection was lost (the next pass acknowledges again).  The connection
+ * must be free.  False when a stop came first.
+ */
+static bool
+ack_now(RelayState *st)
+{
+	if (st->confirmed <= st->position ||
+		source_ack(*st->src, st->confirmed, &st->position) == SOURCE_OK)
+		return true;
+	return source_lost(st);
 }
 
 /*

@@ -273,14 +273,18 @@ source_database(Source *src)
 	return src->database;
 }
 
-/* Run a prepared statement that returns one bigint into *value. */
+/*
+ * Take the answer of a statement that returns one bigint into *value
+ * (what names the statement in messages).
+ */
 static SourceResult
-exec_scalar(Source *src, const char *stmt, int nparams,
-			const char *const *params, const char *what, long long *value)
+take_scalar(Source *src, const char *what, long long *value)
 {
-	PGresult   *res = PQexecPrepared(src->conn, stmt, nparams, params, NULL,
-									 NULL, 0);
+	PGresult   *res = PQgetResult(src->conn);
+	PGresult   *extra;
 
+	while ((extra = PQgetResult(src->conn)) != NULL)
+		PQclear(extra);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return query_failed(src, res, what);
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
@@ -289,6 +293,16 @@ exec_scalar(Source *src, const char *stmt, int nparams,
 	*value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return SOURCE_OK;
+}
+
+/* Run a prepared statement that returns one bigint into *value. */
+static SourceResult
+exec_scalar(Source *src, const char *stmt, int nparams,
+			const char *const *params, const char *what, long long *value)
+{
+	if (!PQsendQueryPrepared(src->conn, stmt, nparams, params, NULL, NULL, 0))
+		return query_failed(src, NULL, what);
+	return take_scalar(src, what, value);
 }
 
 /*
@@ -302,21 +316,6 @@ source_position(Source *src, long long *position)
 
 	return exec_scalar(src, "ack", 2, params, "reading the subscription's "
 					   "position", position);
-}
-
-/*
- * Acknowledge everything up to id; the subscription's position comes back
- * in *position.
- */
-SourceResult
-source_ack(Source *src, long long id, long long *position)
-{
-	char		idtext[32];
-	const char *params[2] = {opts.subscription, idtext};
-
-	snprintf(idtext, sizeof(idtext), "%lld", id);
-	return exec_scalar(src, "ack", 2, params, "acknowledging the subscription",
-					   position);
 }
 
 /*
@@ -339,19 +338,19 @@ source_ack_start(Source *src, long long id)
 SourceResult
 source_ack_finish(Source *src, long long *position)
 {
-	PGresult   *res = PQgetResult(src->conn);
-	PGresult   *extra;
+	return take_scalar(src, "acknowledging the subscription", position);
+}
 
-	while ((extra = PQgetResult(src->conn)) != NULL)
-		PQclear(extra);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return query_failed(src, res, "acknowledging the subscription");
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		relay_fatal("acknowledging the subscription failed: no answer (does "
-					"the subscription \"%s\" exist?)", opts.subscription);
-	*position = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return SOURCE_OK;
+/*
+ * Acknowledge everything up to id; the subscription's position comes back
+ * in *position.
+ */
+SourceResult
+source_ack(Source *src, long long id, long long *position)
+{
+	SourceResult r = source_ack_start(src, id);
+
+	return r == SOURCE_OK ? source_ack_finish(src, position) : r;
 }
 
 /*
