@@ -45,11 +45,7 @@
  * the events in id order.  libnats' own reconnection is off for the same
  * reason: it would send messages buffered during the outage after ones
  * the server lost.  An answer that arrives for an older connection is
- * recognised by its generation (the handler's closure) and ignored.  On a
- * new connection one event goes out alone first, and the rest only once
- * JetStream confirmed it: a JetStream that is not ready yet (a server just
- * restarted) can refuse a publish and store the next ones, which would
- * then be in the stream before it.
+ * recognised by its generation (the handler's closure) and ignored.
  *
  * The stream.  --stream names it (by default the subject in upper case,
  * dots made underscores); --create-stream creates it when missing, with
@@ -344,18 +340,6 @@ check_overdue(void)
 		set_failure(text, 0);
 	}
 	pthread_mutex_unlock(&ring_lock);
-}
-
-/* Publishes still waiting for an answer. */
-static int
-pending_count(void)
-{
-	int			pending;
-
-	pthread_mutex_lock(&ring_lock);
-	pending = ring_pending;
-	pthread_mutex_unlock(&ring_lock);
-	return pending;
 }
 
 /* Slots free in the ring. */
@@ -732,8 +716,6 @@ typedef struct RelayState
 	int			next;			/* its next event to publish */
 	EventPage	ahead;			/* the next page, read already */
 	bool		have_ahead;
-	bool		probing;		/* a new connection's first publish ... */
-	bool		probe_sent;		/* ... is out, unconfirmed */
 } RelayState;
 
 /*
@@ -905,8 +887,6 @@ publish_some(RelayState *st, const FormatContext *ctx, Buf *body, Buf *subj,
 
 	if (n > room)
 		n = room;
-	if (st->probing && n > 1)
-		n = 1;
 	slot = push_slots(&st->page, st->next, n);
 	for (int i = 0; i < n; i++)
 	{
@@ -915,13 +895,10 @@ publish_some(RelayState *st, const FormatContext *ctx, Buf *body, Buf *subj,
 		if (i % READ_PROGRESS_EVERY == READ_PROGRESS_EVERY - 1 &&
 			!tend_source(st))
 			return false;
-		if (types_match(opts.types, ev->type))
-		{
-			if (!publish_event(ev, &ring[(slot + i) % ring_cap], ctx, body,
-							   subj, key))
-				return true;	/* the next pass sees the failure */
-			st->probe_sent = st->probing;
-		}
+		if (types_match(opts.types, ev->type) &&
+			!publish_event(ev, &ring[(slot + i) % ring_cap], ctx, body, subj,
+						   key))
+			return true;		/* the next pass sees the failure */
 		st->cursor = ev->id;
 		st->next++;
 	}
@@ -997,8 +974,6 @@ recover(RelayState *st)
 	st->next = 0;
 	st->cursor = st->read_cursor = st->confirmed;
 	st->caught_up = false;
-	st->probing = true;
-	st->probe_sent = false;
 	return drop_query(st) && ack_now(st) && connect_with_backoff();
 }
 
@@ -1042,7 +1017,6 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 	st.last_ack_ms = relay_now_ms();
 	if (!connect_with_backoff())
 		return 0;
-	st.probing = true;
 	relay_log("relaying subscription \"%s\" from id %lld to %s (stream \"%s\")",
 			  opts.subscription, st.position, opts.to, stream_name);
 
@@ -1056,13 +1030,7 @@ nats_relay_run(Source **src, const FormatContext *ctx)
 			ok = recover(&st);
 		else if (!tend_source(&st))
 			ok = false;
-		else if (st.probe_sent && pending_count() == 0)
-		{
-			st.probing = st.probe_sent = false; /* the probe is confirmed */
-			ok = true;
-		}
-		else if (st.next < st.page.count && ring_room() > 0 &&
-				 !(st.probing && st.probe_sent))
+		else if (st.next < st.page.count && ring_room() > 0)
 			ok = publish_some(&st, ctx, &body, &subj, &key);
 		else if (st.next >= st.page.count &&
 				 (st.have_ahead || st.query == QUERY_READ))
