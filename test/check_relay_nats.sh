@@ -14,10 +14,12 @@
 # reads anyway every 5 s.  Credentials come in the URL of a file
 # (--to-file); TLS with the CA of --nats-ca.  A publish JetStream leaves
 # unanswered (the server stopped) fails after --timeout, and the relay
-# tries again until it is answered.  SIGTERM ends it with status
-# 0 after the acknowledgement, log lines carry timestamps, --help prints
-# the usage, and what cannot work is
-# refused with a message and status 1: no stream without --create-stream,
+# tries again until it is answered.  A read that PostgreSQL ends (the
+# relay's backend terminated while it waits for a lock) is made again on a
+# new connection, and nothing is lost or repeated.  SIGTERM ends it with
+# status 0 after the acknowledgement, log lines carry timestamps, --help
+# prints the usage, and what cannot work is refused with a message and
+# status 1: no stream without --create-stream,
 # a stream that does not take the subject, an unknown scheme, HTTP options
 # on a NATS target, a missing subscription, a server that refuses the
 # credentials, a server certificate not trusted.
@@ -47,6 +49,7 @@ SELECT emissions_subscribe('cloud', 0);
 SELECT emissions_subscribe('secured', 0);
 SELECT emissions_subscribe('tls', 0);
 SELECT emissions_subscribe('stalled', 0);
+SELECT emissions_subscribe('lost_read', 0);
 BEGIN;
 SELECT emissions_start();
 SELECT count(emissions_emit(CASE g % 3 WHEN 0 THEN 'order.created'
@@ -74,10 +77,11 @@ relay_bg() {
 	register_pid "$relay_pid"
 }
 
-# Stop the relay with SIGTERM; its exit status goes to var relay_status.
+# Stop the relay with SIGTERM; its exit status goes to var relay_status
+# (that of its end, if it has ended already).
 relay_stop() {
 	relay_status=0
-	kill -TERM "$relay_pid"
+	kill -TERM "$relay_pid" 2>/dev/null || true
 	wait "$relay_pid" || relay_status=$?
 }
 
@@ -280,6 +284,60 @@ relay_stop
 "$work/stream_dump" "$url" STALLED >"$work/stalled.dump"
 check "after the stall the stream holds every event once, in id order" \
 	check_stream "$work/stalled.dump" '.*' stalled
+
+# 6c. PostgreSQL ends the relay's connection while the relay waits for a
+# page: its idle read (one every 5 s) is held up by a lock on the event
+# log, and its backend is terminated.  The relay connects again, reads
+# again (held up again, until the lock goes), carries on, and the stream
+# still holds every event once, in id order.
+relay_bg -s lost_read --to "$url/lost_read" --create-stream
+wait_caught_up lost_read 30 >/dev/null
+PGAPPNAME=log_locker psql -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<'SQL' &
+BEGIN;
+LOCK TABLE emissions_log IN ACCESS EXCLUSIVE MODE;
+SELECT pg_sleep(120);
+SQL
+register_pid $!
+# The PIDs of the relay's backends waiting for the lock on the log.
+waiting_reads() {
+	psql -X -At -c "SELECT pid FROM pg_stat_activity
+		WHERE application_name = 'emissions_relay' AND wait_event_type = 'Lock'"
+}
+# Wait up to 15 s for a relay read waiting for the lock, other than $1's.
+wait_read_held() {
+	local pid
+	for _ in $(seq 1 150); do
+		pid="$(waiting_reads | head -n 1)"
+		if [ -n "$pid" ] && [ "$pid" != "${1:-}" ]; then
+			echo "$pid"
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+held="$(wait_read_held || true)"
+check "the relay's read waits for the lock on the event log" test -n "$held"
+psql -X -q -c "SELECT pg_terminate_backend($held)" >/dev/null
+check "after its backend is terminated, the relay connects and reads again" \
+	wait_read_held "$held"
+psql -X -q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE application_name = 'log_locker'" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+BEGIN;
+SELECT emissions_start();
+SELECT count(emissions_emit('order.created', jsonb_build_object('n', 2000 + g)))
+  FROM generate_series(1, 20) AS g;
+COMMIT;
+SQL
+check "once the lock is gone the relay catches up" wait_caught_up lost_read 30
+check "the relay logged the lost read" \
+	grep -q 'connection to PostgreSQL lost during reading' "$work/relay.err"
+relay_stop
+check_eq "... and it ends with status 0 on SIGTERM" 0 "$relay_status"
+"$work/stream_dump" "$url" LOST_READ >"$work/lost_read.dump"
+check "after the lost read the stream holds every event once, in id order" \
+	check_stream "$work/lost_read.dump" '.*' lost_read
 
 # 7. Refusals: status 1 and a message naming the problem.
 refused_url="nats://127.0.0.1:$(cat "$secured/nats.port")/auth"

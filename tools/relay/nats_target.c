@@ -748,14 +748,18 @@ ack_now(RelayState *st)
 
 /*
  * Take the result of the read in flight into *page (waiting for it), and
- * move the read cursor past it.  False when a stop came first.
+ * move the read cursor past it.  *taken says whether a page came: not when
+ * the connection was lost, which is made again (a later pass sends the
+ * read again, from the same cursor).  False when a stop came first.
  */
 static bool
-take_read(RelayState *st, EventPage *page)
+take_read(RelayState *st, EventPage *page, bool *taken)
 {
 	st->query = QUERY_NONE;
+	*taken = false;
 	if (source_read_finish(*st->src, page) != SOURCE_OK)
 		return source_lost(st);
+	*taken = true;
 	st->caught_up = page->count < st->read_max;
 	if (page->count > 0)
 		st->read_cursor = page->events[page->count - 1].id;
@@ -784,9 +788,8 @@ tend_source(RelayState *st)
 		if (source_busy(*st->src))
 			return true;
 		/* The read is in: take it, and the connection is free. */
-		if (!take_read(st, &st->ahead))
+		if (!take_read(st, &st->ahead, &st->have_ahead))
 			return false;
-		st->have_ahead = true;
 	}
 	if (st->query == QUERY_ACK)
 	{
@@ -822,13 +825,15 @@ tend_source(RelayState *st)
 
 /*
  * The page published is done with: the next one takes its place, the one
- * read ahead if there is one, else the one being read (waited for).
- * False when a stop came first.
+ * read ahead if there is one, else the one being read (waited for).  When
+ * that read is lost with the connection, the page stays as it is until a
+ * later pass has read it again.  False when a stop came first.
  */
 static bool
 next_page(RelayState *st)
 {
 	EventPage	page;
+	bool		taken;
 
 	if (st->have_ahead)
 	{
@@ -836,8 +841,10 @@ next_page(RelayState *st)
 		memset(&st->ahead, 0, sizeof(st->ahead));
 		st->have_ahead = false;
 	}
-	else if (!take_read(st, &page))
+	else if (!take_read(st, &page, &taken))
 		return false;
+	else if (!taken)
+		return true;
 	page_free(&st->page);
 	st->page = page;
 	st->next = 0;

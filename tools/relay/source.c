@@ -468,7 +468,10 @@ json_time(char *time_text, const char *value, int len)
 	time_text[n] = '\0';
 }
 
-/* Take the result of source_read_start() into page. */
+/*
+ * Take the result of source_read_start() into page; on a failure, page is
+ * left empty.
+ */
 SourceResult
 source_read_finish(Source *src, EventPage *page)
 {
@@ -476,6 +479,7 @@ source_read_finish(Source *src, EventPage *page)
 	PGresult   *extra;
 	int			rows;
 
+	memset(page, 0, sizeof(*page));
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		while ((extra = PQgetResult(src->conn)) != NULL)
@@ -487,10 +491,6 @@ source_read_finish(Source *src, EventPage *page)
 		PQclear(extra);
 	rows = PQntuples(res);
 	page->res = res;
-	page->count = 0;
-	page->events = NULL;
-	page->times = NULL;
-	page->cap = 0;
 	if (rows > 0)
 		page_alloc(page, rows);
 	for (int i = 0; i < rows; i++)
