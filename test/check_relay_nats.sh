@@ -19,10 +19,10 @@
 # new connection, and nothing is lost or repeated.  SIGTERM ends it with
 # status 0 after the acknowledgement, log lines carry timestamps, --help
 # prints the usage, and what cannot work is refused with a message and
-# status 1: no stream without --create-stream,
-# a stream that does not take the subject, an unknown scheme, HTTP options
-# on a NATS target, a missing subscription, a server that refuses the
-# credentials, a server certificate not trusted.
+# status 1: no stream without --create-stream, a stream that does not
+# take the subject, an unknown scheme, HTTP options on a NATS target, a
+# missing subscription, a server that refuses the credentials, a server
+# certificate not trusted.
 # shellcheck disable=SC2154  # the work directories are set by printf -v
 set -euo pipefail
 # shellcheck source=test/lib.sh
